@@ -1,0 +1,55 @@
+//! The kvs-e2ee camera: reads H.264 (Annex-B or Matroska), cuts it into
+//! fragments at key frames, and keeps encrypted fragments until KVS has
+//! persisted them (in memory or in a crash-safe on-disk spool).
+//!
+//! The engine (wired in a later step) drives these pieces:
+//! source ([`annexb`] or `shared::mkv`) → [`media::MediaFrame`] →
+//! [`fragmenter::Fragmenter`] → envelope + `shared::mkv::Muxer` →
+//! [`buffer::FragmentBuffer`] / [`spool::Spool`] → PutMedia.
+//!
+//! ```
+//! use kvs_e2ee_producer::annexb::{AnnexBConfig, AnnexBEvent, AnnexBParser, Codec};
+//! use kvs_e2ee_producer::fragmenter::{Fragmenter, FragmenterConfig};
+//!
+//! let stream = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample-320x240.h264"))?;
+//! let mut parser = AnnexBParser::new(AnnexBConfig {
+//!     codec: Codec::H264,
+//!     track_number: 1,
+//!     frame_rate: "30".parse()?,
+//!     start_time_ms: 1_700_000_000_000,
+//! });
+//! parser.push(&stream);
+//! parser.finish();
+//! let mut fragmenter = Fragmenter::new(FragmenterConfig::new(1, 1000));
+//! let mut fragments = Vec::new();
+//! while let Some(event) = parser.next_event()? {
+//!     if let AnnexBEvent::Frame(frame) = event {
+//!         fragments.extend(fragmenter.push(frame)?);
+//!     }
+//! }
+//! fragments.extend(fragmenter.finish());
+//! assert_eq!(fragments.len(), 2); // two 1-second GOPs
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Layout
+//! - [`media`]: the frame and track model all sources produce.
+//! - [`annexb`]: H.264/H.265 Annex-B reader (NAL/access-unit splitting, SPS, `avcC`/`hvcC`).
+//! - [`fragmenter`]: key-frame-aligned fragments within KVS's limits.
+//! - [`buffer`]: bounded in-memory store of fragments awaiting PERSISTED.
+//! - [`spool`]: the same store on disk, crash-safe (`--spool DIR`).
+//! - [`store`]: the [`store::FragmentStore`] trait over both, for the engine.
+//! - [`cli`], [`config`]: command-line flags and their validated form.
+#![forbid(unsafe_code)]
+
+pub mod annexb;
+pub mod buffer;
+pub mod cli;
+pub mod config;
+pub mod fragmenter;
+pub mod media;
+pub mod spool;
+pub mod store;
+
+#[cfg(test)]
+mod test_support;

@@ -1,0 +1,150 @@
+//! Envelope costs: frame seal/open throughput against raw ChaCha20-Poly1305 on the same
+//! frames, and per-fragment key wrapping (seal side) / unwrapping (open side).
+//!
+//! `cargo bench -p kvs-e2ee-shared --bench envelope` (numbers in docs/BENCHMARKS.md).
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use kvs_e2ee_shared::envelope::frame::{FrameKey, FrameMeta};
+use kvs_e2ee_shared::envelope::{
+    FragmentOpener, OpenerConfig, SecretKey, SessionConfig, SessionSealer, TrackCodecData,
+};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+const SIZES: [(usize, &str); 3] = [(1 << 10, "1KiB"), (64 << 10, "64KiB"), (1 << 20, "1MiB")];
+
+fn tracks() -> Vec<TrackCodecData> {
+    vec![TrackCodecData {
+        track_number: 1,
+        codec_private: vec![0x01; 40],
+        video: Some((1920, 1080)),
+        audio: None,
+    }]
+}
+
+fn sealer(rng: &mut StdRng, recipients: usize) -> (SessionSealer, SecretKey, Vec<SecretKey>) {
+    let camera = SecretKey::generate(rng);
+    let viewers: Vec<SecretKey> = (0..recipients).map(|_| SecretKey::generate(rng)).collect();
+    let s = SessionSealer::new(
+        SessionConfig {
+            stream_name: "bench-stream".into(),
+            camera: camera.clone(),
+            recipients: viewers.iter().map(SecretKey::public_key).collect(),
+            tracks: tracks(),
+        },
+        rng,
+    )
+    .unwrap();
+    (s, camera, viewers)
+}
+
+fn frames(c: &mut Criterion) {
+    let mut rng = StdRng::seed_from_u64(1);
+    let (mut s, _, _) = sealer(&mut rng, 1);
+    s.begin_fragment(0, &mut rng).unwrap();
+    let raw = ChaCha20Poly1305::new(&Key::from([7u8; 32]));
+    let aad = [0u8; 53];
+    let key = FrameKey::new(&[9u8; 32], [3u8; 32]);
+    let meta = FrameMeta {
+        track: 1,
+        timecode: 0,
+        keyframe: true,
+        index: 0,
+    };
+
+    let mut g = c.benchmark_group("frame_seal");
+    for (size, name) in SIZES {
+        g.throughput(Throughput::Bytes(size as u64));
+        let mut buf = vec![0x5au8; size];
+        g.bench_function(BenchmarkId::new("envelope", name), |b| {
+            b.iter(|| black_box(s.seal_frame_detached(1, 0, true, &mut buf).unwrap()))
+        });
+        g.bench_function(BenchmarkId::new("raw_chacha20poly1305", name), |b| {
+            b.iter(|| {
+                black_box(
+                    raw.encrypt_inout_detached(&Nonce::default(), &aad, buf.as_mut_slice().into())
+                        .unwrap(),
+                )
+            })
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("frame_open");
+    for (size, name) in SIZES {
+        g.throughput(Throughput::Bytes(size as u64));
+        let mut ct = vec![0x5au8; size];
+        let tag = key.seal_in_place(&meta, &mut ct);
+        g.bench_function(BenchmarkId::new("envelope", name), |b| {
+            b.iter_batched_ref(
+                || ct.clone(),
+                |buf| key.open_in_place(&meta, buf, &tag).unwrap(),
+                BatchSize::LargeInput,
+            )
+        });
+        let mut raw_ct = vec![0x5au8; size];
+        let raw_tag = raw
+            .encrypt_inout_detached(&Nonce::default(), &aad, raw_ct.as_mut_slice().into())
+            .unwrap();
+        g.bench_function(BenchmarkId::new("raw_chacha20poly1305", name), |b| {
+            b.iter_batched_ref(
+                || raw_ct.clone(),
+                |buf| {
+                    raw.decrypt_inout_detached(
+                        &Nonce::default(),
+                        &aad,
+                        buf.as_mut_slice().into(),
+                        &Tag::from(raw_tag),
+                    )
+                    .unwrap()
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+fn key_wrapping(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fragment_key");
+    for n in [1usize, 8] {
+        let mut rng = StdRng::seed_from_u64(2);
+        let (mut s, camera, viewers) = sealer(&mut rng, n);
+        let mut tc = 0u64;
+        g.bench_function(BenchmarkId::new("seal_begin_fragment", n), |b| {
+            b.iter(|| {
+                tc += 1;
+                black_box(s.begin_fragment(tc, &mut rng).unwrap())
+            })
+        });
+        tc += 1;
+        let tags = s.begin_fragment(tc, &mut rng).unwrap();
+        // Only the new header (the repeat of the previous one is skipped by real readers).
+        let half = tags.len() / 2;
+        let new_header = tags[half..].to_vec();
+        let viewer = viewers[n - 1].clone();
+        g.bench_function(BenchmarkId::new("open_header", n), |b| {
+            b.iter_batched(
+                || {
+                    FragmentOpener::new(OpenerConfig {
+                        stream_name: "bench-stream".into(),
+                        identities: vec![viewer.clone()],
+                        trusted_cameras: vec![camera.public_key()],
+                        danger_accept_plaintext: false,
+                    })
+                },
+                |mut o| black_box(o.on_tags(&new_header).unwrap()),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, frames, key_wrapping);
+criterion_main!(benches);
