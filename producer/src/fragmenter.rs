@@ -75,7 +75,8 @@ pub struct Fragment {
     pub index: u64,
     /// Timecode of the key frame that starts it (the cluster timecode).
     pub start_ms: i64,
-    /// Frames in arrival order; the first is a video key frame.
+    /// Frames in arrival order; the first is a video key frame. Empty for
+    /// fragments tracked with [`Fragmenter::place`] (the caller keeps the frames).
     pub frames: Vec<MediaFrame>,
     /// Sum of the frames' payload sizes.
     pub payload_bytes: u64,
@@ -91,6 +92,28 @@ impl Fragment {
             .unwrap_or(self.start_ms)
             - self.start_ms
     }
+}
+
+/// Where [`Fragmenter::place`] put a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// Before the first video key frame: not part of any fragment.
+    Skipped,
+    /// In the open fragment `index`.
+    Continues {
+        /// The fragment's index.
+        index: u64,
+    },
+    /// The frame starts fragment `index` at `start_ms`; `closed` is the
+    /// fragment it ends, if any.
+    Starts {
+        /// The new fragment's index.
+        index: u64,
+        /// Its start (cluster) timecode.
+        start_ms: i64,
+        /// The fragment that just ended.
+        closed: Option<Fragment>,
+    },
 }
 
 /// Why a frame cannot be placed in a KVS-acceptable fragment.
@@ -211,6 +234,31 @@ impl Fragmenter {
     /// Adds a frame; returns the previous fragment when this frame starts a new one.
     /// On error the frame is not added and the current fragment is unchanged.
     pub fn push(&mut self, frame: MediaFrame) -> Result<Option<Fragment>, FragmentError> {
+        match self.place(&frame)? {
+            Placement::Skipped => Ok(None),
+            Placement::Continues { .. } => {
+                self.keep(frame);
+                Ok(None)
+            }
+            Placement::Starts { closed, .. } => {
+                self.keep(frame);
+                Ok(closed)
+            }
+        }
+    }
+
+    /// Stores `frame` in the fragment [`Fragmenter::place`] just put it in.
+    fn keep(&mut self, frame: MediaFrame) {
+        if let Some(cur) = self.current.as_mut() {
+            cur.frames.push(frame);
+        }
+    }
+
+    /// Decides where `frame` goes and updates the fragment bookkeeping, but does
+    /// not keep the frame: for a streaming caller that seals and sends each frame
+    /// as it arrives (the fragments it gets back have no `frames`). On error
+    /// nothing changes (the frame still counts towards the input frame numbers).
+    pub fn place(&mut self, frame: &MediaFrame) -> Result<Placement, FragmentError> {
         let n = self.frames_seen;
         self.frames_seen += 1;
         let bytes = frame.data.len() as u64;
@@ -233,18 +281,16 @@ impl Fragmenter {
                     );
                 }
                 self.skipped += 1;
-                return Ok(None);
+                return Ok(Placement::Skipped);
             }
-            self.check_new_start(n, &frame)?;
-            self.start(frame);
-            return Ok(None);
+            self.check_new_start(n, frame)?;
+            return Ok(self.start(frame, None));
         };
         let span = frame.timecode_ms.saturating_sub(cur.start_ms);
         if is_video_key && span >= self.config.target_duration_ms {
-            self.check_new_start(n, &frame)?;
+            self.check_new_start(n, frame)?;
             let done = self.current.take();
-            self.start(frame);
-            return Ok(done);
+            return Ok(self.start(frame, done));
         }
         // Nothing after an IDR in decode order is presented before it, so a
         // video key frame at or before the fragment's start is a clock jump,
@@ -289,8 +335,7 @@ impl Fragmenter {
             .as_mut()
             .expect("checked above that a fragment is open");
         cur.payload_bytes += bytes;
-        cur.frames.push(frame);
-        Ok(None)
+        Ok(Placement::Continues { index: cur.index })
     }
 
     /// Ends the stream: returns the fragment in progress, if any.
@@ -313,7 +358,7 @@ impl Fragmenter {
         }
     }
 
-    fn start(&mut self, frame: MediaFrame) {
+    fn start(&mut self, frame: &MediaFrame, closed: Option<Fragment>) -> Placement {
         let index = self.next_index;
         self.next_index += 1;
         self.last_start_ms = Some(frame.timecode_ms);
@@ -321,8 +366,13 @@ impl Fragmenter {
             index,
             start_ms: frame.timecode_ms,
             payload_bytes: frame.data.len() as u64,
-            frames: vec![frame],
+            frames: Vec::new(),
         });
+        Placement::Starts {
+            index,
+            start_ms: frame.timecode_ms,
+            closed,
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! fragments at key frames, and keeps encrypted fragments until KVS has
 //! persisted them (in memory or in a crash-safe on-disk spool).
 //!
-//! The engine (wired in a later step) drives these pieces:
+//! The [`engine`] drives these pieces:
 //! source ([`annexb`] or `shared::mkv`) → [`media::MediaFrame`] →
 //! [`fragmenter::Fragmenter`] → envelope + `shared::mkv::Muxer` →
 //! [`buffer::FragmentBuffer`] / [`spool::Spool`] → PutMedia.
@@ -39,6 +39,10 @@
 //! - [`buffer`]: bounded in-memory store of fragments awaiting PERSISTED.
 //! - [`spool`]: the same store on disk, crash-safe (`--spool DIR`).
 //! - [`store`]: the [`store::FragmentStore`] trait over both, for the engine.
+//! - [`source`]: Matroska / Annex-B inputs as event streams.
+//! - [`engine`]: packaging (seal each frame as it arrives) and the PutMedia
+//!   send/ACK/retry loop over a [`engine::link::Connector`].
+//! - [`run`]: credentials, DescribeStream/CreateStream, GetDataEndpoint, then the engine.
 //! - [`cli`], [`config`]: command-line flags and their validated form.
 #![forbid(unsafe_code)]
 
@@ -46,8 +50,11 @@ pub mod annexb;
 pub mod buffer;
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod fragmenter;
 pub mod media;
+pub mod run;
+pub mod source;
 pub mod spool;
 pub mod store;
 

@@ -1,19 +1,14 @@
 //! `kvs-e2ee-producer`: thin binary over the library — logging, flags,
-//! validation. The streaming engine is wired in by a later change; until then
-//! the binary validates its configuration, prints it and exits with
-//! [`EXIT_ENGINE_NOT_WIRED`] so no script mistakes it for a working camera.
+//! validation, then [`kvs_e2ee_producer::run::run`]; its error picks the exit
+//! status (see the `EXIT_*` constants in `kvs_e2ee_producer::run`).
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use kvs_e2ee_producer::cli::Cli;
 use kvs_e2ee_producer::config::Config;
+use kvs_e2ee_producer::run::{EXIT_SETUP, run};
 use tracing_subscriber::EnvFilter;
-
-/// Exit status for a configuration error (as clap uses for usage errors).
-const EXIT_CONFIG: u8 = 2;
-/// Exit status while the engine is not wired into the binary.
-const EXIT_ENGINE_NOT_WIRED: u8 = 3;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -27,10 +22,31 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(EXIT_CONFIG);
+            return ExitCode::from(EXIT_SETUP);
         }
     };
-    eprintln!("configuration is valid:\n{config}");
-    eprintln!("error: the streaming engine is not wired into this build yet; nothing was sent");
-    ExitCode::from(EXIT_ENGINE_NOT_WIRED)
+    tracing::debug!("configuration:\n{config}");
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(stats) => {
+            eprintln!(
+                "done: {} fragments persisted ({} bytes sent, {} reconnects)",
+                stats.fragments_persisted, stats.bytes_sent, stats.reconnects
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
 }

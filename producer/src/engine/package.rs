@@ -1,0 +1,454 @@
+//! Sans-I/O packaging: source events → encrypted KVS Matroska bytes, one frame
+//! at a time (each frame is sealed and appended the moment it arrives, so
+//! encryption adds no fragment-length delay).
+//!
+//! Byte layout of one fragment, as stored and (re)sent: the `Tags` element
+//! [`SessionSealer::begin_fragment`] returns (previous header repeated + this
+//! fragment's header), the Cluster start, then one SimpleBlock per frame.
+//! The last fragment of a session also carries the closing `Tags` (last
+//! header + end record) from [`SessionSealer::finish`]. The Matroska header
+//! (EBML, Segment, Info, Tracks without codec data) is per session and sent
+//! once per connection, before that session's first fragment on it.
+
+use bytes::{Bytes, BytesMut};
+use kvs_e2ee_shared::envelope::{
+    PublicKey, SealError, SecretKey, SessionConfig, SessionSealer, TrackCodecData,
+};
+use kvs_e2ee_shared::mkv::{MkvError, Muxer, MuxerConfig, TrackEntry, TrackType};
+use rand_core::CryptoRng;
+
+use crate::fragmenter::{FragmentError, Fragmenter, FragmenterConfig, Placement};
+use crate::media::{MediaFrame, SourceEvent, TrackInfo};
+
+/// Why packaging failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PackageError {
+    /// A frame arrived before the source described its tracks.
+    #[error("frame on track {track} at {timecode_ms} ms arrived before any track description")]
+    NoTracks {
+        /// Its track.
+        track: u64,
+        /// Its timecode.
+        timecode_ms: i64,
+    },
+    /// The track set has no video track to cut fragments on.
+    #[error(
+        "the source has no video track (tracks: {tracks}); KVS fragments start at video key frames"
+    )]
+    NoVideoTrack {
+        /// Codec ids of the tracks found.
+        tracks: String,
+    },
+    /// A frame names a track the source did not describe.
+    #[error("frame at {timecode_ms} ms is on track {track}, which the source did not describe")]
+    UnknownTrack {
+        /// Its track.
+        track: u64,
+        /// Its timecode.
+        timecode_ms: i64,
+    },
+    /// A timecode before the Unix epoch (KVS needs absolute times).
+    #[error("frame on track {track} has a negative timecode ({timecode_ms} ms)")]
+    NegativeTimecode {
+        /// Its track.
+        track: u64,
+        /// Its timecode.
+        timecode_ms: i64,
+    },
+    /// The frame cannot be placed in a fragment KVS accepts.
+    #[error(transparent)]
+    Fragment(#[from] FragmentError),
+    /// Sealing failed (recipients, header size).
+    #[error("encrypting: {0}")]
+    Seal(#[from] SealError),
+    /// The Matroska writer refused (track numbers, tags, relative timecodes).
+    #[error("writing Matroska: {0}")]
+    Mkv(#[from] MkvError),
+}
+
+/// A finished fragment, ready for the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedFragment {
+    /// Session it belongs to (see [`Packager::header`]).
+    pub session: u64,
+    /// Cluster timecode in ms: what KVS's ACKs name it by.
+    pub timecode_ms: i64,
+    /// All its bytes.
+    pub bytes: Bytes,
+}
+
+/// The fragment being written.
+#[derive(Debug)]
+pub struct OpenFragment {
+    /// Session it belongs to.
+    pub session: u64,
+    /// Cluster timecode in ms.
+    pub timecode_ms: i64,
+    /// Its bytes so far (only ever appended to).
+    pub bytes: BytesMut,
+}
+
+struct Session {
+    number: u64,
+    sealer: SessionSealer,
+    muxer: Muxer,
+    fragmenter: Fragmenter,
+    tracks: Vec<TrackInfo>,
+    header: Bytes,
+}
+
+/// Turns [`SourceEvent`]s into fragment bytes (see the module docs).
+pub struct Packager<R> {
+    stream_name: String,
+    camera: SecretKey,
+    recipients: Vec<PublicKey>,
+    fragment_ms: i64,
+    rng: R,
+    session: Option<Session>,
+    sessions_started: u64,
+    open: Option<OpenFragment>,
+}
+
+/// The track entry written in the clear: honest codec id, no codec data or
+/// sizes (they travel encrypted in the fragment header, FORMAT.md §5).
+fn clear_entry(t: &TrackInfo) -> TrackEntry {
+    let kind = if t.is_video() {
+        TrackType::Video
+    } else if t.audio.is_some() {
+        TrackType::Audio
+    } else {
+        TrackType::Other(0x11)
+    };
+    // TrackUID must be non-zero; the track number is (validated ≥ 1 by the muxer).
+    TrackEntry::new(t.number, t.number.max(1), kind, t.codec_id.clone())
+}
+
+fn codec_data(t: &TrackInfo) -> TrackCodecData {
+    TrackCodecData {
+        track_number: t.number,
+        codec_private: t.codec_private.clone(),
+        video: t.video,
+        audio: t.audio.map(|(hz, ch)| (f64::from(hz), u64::from(ch))),
+    }
+}
+
+impl<R: CryptoRng> Packager<R> {
+    /// A packager for `stream_name`, sealing with `camera` for `recipients`.
+    pub fn new(
+        stream_name: String,
+        camera: SecretKey,
+        recipients: Vec<PublicKey>,
+        fragment_ms: i64,
+        rng: R,
+    ) -> Self {
+        Self {
+            stream_name,
+            camera,
+            recipients,
+            fragment_ms,
+            rng,
+            session: None,
+            sessions_started: 0,
+            open: None,
+        }
+    }
+
+    /// The Matroska header of the current session, once tracks are known.
+    pub fn header(&self) -> Option<(u64, &Bytes)> {
+        self.session.as_ref().map(|s| (s.number, &s.header))
+    }
+
+    /// The fragment being written, if any.
+    pub fn open(&self) -> Option<&OpenFragment> {
+        self.open.as_ref()
+    }
+
+    /// Replaces the recipients; takes effect at the next fragment.
+    pub fn set_recipients(&mut self, recipients: Vec<PublicKey>) -> Result<(), PackageError> {
+        if let Some(s) = &mut self.session {
+            s.sealer.set_recipients(recipients.clone())?;
+        }
+        self.recipients = recipients;
+        Ok(())
+    }
+
+    /// Frames skipped before the first key frame of the current session.
+    pub fn skipped_frames(&self) -> u64 {
+        self.session
+            .as_ref()
+            .map_or(0, |s| s.fragmenter.skipped_before_keyframe())
+    }
+
+    /// Handles one event; returns the fragment it closed, if any. New bytes
+    /// are appended to [`Packager::open`].
+    pub fn push(&mut self, event: SourceEvent) -> Result<Vec<ClosedFragment>, PackageError> {
+        match event {
+            SourceEvent::Tracks(tracks) => self.on_tracks(tracks),
+            SourceEvent::Frame(frame) => self.on_frame(frame).map(|c| c.into_iter().collect()),
+        }
+    }
+
+    /// Graceful end: closes the envelope chain and returns the last fragment
+    /// (with the closing tags), if any.
+    pub fn finish(&mut self) -> Result<Option<ClosedFragment>, PackageError> {
+        let Some(mut s) = self.session.take() else {
+            return Ok(None);
+        };
+        let tags = s.sealer.finish(&mut self.rng)?;
+        let Some(mut open) = self.open.take() else {
+            // Nothing was sent in this session: nothing to close.
+            return Ok(None);
+        };
+        s.muxer.write_tags(&mut open.bytes, &tags)?;
+        Ok(Some(ClosedFragment {
+            session: open.session,
+            timecode_ms: open.timecode_ms,
+            bytes: open.bytes.freeze(),
+        }))
+    }
+
+    fn on_tracks(&mut self, tracks: Vec<TrackInfo>) -> Result<Vec<ClosedFragment>, PackageError> {
+        if self.session.as_ref().is_some_and(|s| s.tracks == tracks) {
+            return Ok(Vec::new());
+        }
+        // A changed track set (new SPS/PPS, new segment) starts a new envelope
+        // session and Matroska segment: codec data is fixed per session.
+        let closed = self.finish()?;
+        let video =
+            tracks
+                .iter()
+                .find(|t| t.is_video())
+                .ok_or_else(|| PackageError::NoVideoTrack {
+                    tracks: tracks
+                        .iter()
+                        .map(|t| t.codec_id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?;
+        let fragmenter = Fragmenter::new(FragmenterConfig::new(video.number, self.fragment_ms));
+        let sealer = SessionSealer::new(
+            SessionConfig {
+                stream_name: self.stream_name.clone(),
+                camera: self.camera.clone(),
+                recipients: self.recipients.clone(),
+                tracks: tracks.iter().map(codec_data).collect(),
+            },
+            &mut self.rng,
+        )?;
+        let mut muxer = Muxer::new(MuxerConfig::default());
+        let mut header = BytesMut::new();
+        let entries: Vec<TrackEntry> = tracks.iter().map(clear_entry).collect();
+        muxer.write_header(&mut header, &entries)?;
+        let number = self.sessions_started;
+        self.sessions_started += 1;
+        tracing::info!(
+            session = number,
+            tracks = tracks.len(),
+            max_recipients = sealer.max_recipients(),
+            "tracks known: starting an encrypted session"
+        );
+        self.session = Some(Session {
+            number,
+            sealer,
+            muxer,
+            fragmenter,
+            tracks,
+            header: header.freeze(),
+        });
+        Ok(closed.into_iter().collect())
+    }
+
+    fn on_frame(&mut self, mut frame: MediaFrame) -> Result<Option<ClosedFragment>, PackageError> {
+        let Some(s) = self.session.as_mut() else {
+            return Err(PackageError::NoTracks {
+                track: frame.track,
+                timecode_ms: frame.timecode_ms,
+            });
+        };
+        if !s.tracks.iter().any(|t| t.number == frame.track) {
+            return Err(PackageError::UnknownTrack {
+                track: frame.track,
+                timecode_ms: frame.timecode_ms,
+            });
+        }
+        let timecode =
+            u64::try_from(frame.timecode_ms).map_err(|_| PackageError::NegativeTimecode {
+                track: frame.track,
+                timecode_ms: frame.timecode_ms,
+            })?;
+        let mut closed = None;
+        match s.fragmenter.place(&frame)? {
+            Placement::Skipped => return Ok(None),
+            Placement::Continues { .. } => {}
+            Placement::Starts { start_ms, .. } => {
+                // `place` accepted the start, so it is ≥ the frame's (non-negative) timecode.
+                let start = u64::try_from(start_ms).unwrap_or(timecode);
+                let tags = s.sealer.begin_fragment(start, &mut self.rng)?;
+                closed = self.open.take().map(|o| ClosedFragment {
+                    session: o.session,
+                    timecode_ms: o.timecode_ms,
+                    bytes: o.bytes.freeze(),
+                });
+                let mut bytes = BytesMut::new();
+                s.muxer.write_tags(&mut bytes, &tags)?;
+                s.muxer.start_cluster(&mut bytes, start)?;
+                self.open = Some(OpenFragment {
+                    session: s.number,
+                    timecode_ms: start_ms,
+                    bytes,
+                });
+            }
+        }
+        let open = self
+            .open
+            .as_mut()
+            .expect("a placed frame always has an open fragment");
+        s.sealer
+            .seal_frame(frame.track, timecode, frame.keyframe, &mut frame.data)?;
+        s.muxer.write_frame(
+            &mut open.bytes,
+            frame.track,
+            timecode,
+            frame.keyframe,
+            &frame.data,
+        )?;
+        Ok(closed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::media::CODEC_ID_H264;
+    use kvs_e2ee_shared::envelope::{Disposition, FragmentOpener, OpenerConfig};
+    use kvs_e2ee_shared::mkv::{Demuxer, Event};
+    use rand::SeedableRng;
+
+    pub(crate) fn video_track() -> TrackInfo {
+        TrackInfo {
+            number: 1,
+            codec_id: CODEC_ID_H264.into(),
+            codec_private: vec![1, 0x64, 0, 0x1f, 0xff],
+            video: Some((320, 240)),
+            audio: None,
+        }
+    }
+
+    pub(crate) fn frame(t: i64, key: bool) -> MediaFrame {
+        MediaFrame {
+            track: 1,
+            timecode_ms: t,
+            keyframe: key,
+            data: BytesMut::from(format!("frame at {t}").as_bytes()),
+        }
+    }
+
+    #[test]
+    fn packaged_stream_decrypts_frame_by_frame_with_the_shared_opener() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let camera = SecretKey::generate(&mut rng);
+        let viewer = SecretKey::generate(&mut rng);
+        let mut p = Packager::new(
+            "cam".into(),
+            camera.clone(),
+            vec![viewer.public_key()],
+            1000,
+            rng,
+        );
+        let mut wire = BytesMut::new();
+        assert!(
+            p.push(SourceEvent::Tracks(vec![video_track()]))
+                .unwrap()
+                .is_empty()
+        );
+        wire.extend_from_slice(p.header().unwrap().1);
+        let mut closed = Vec::new();
+        for i in 0..30 {
+            let t = 1_700_000_000_000 + i * 100;
+            let before = p.open().map_or(0, |o| o.bytes.len());
+            closed.extend(p.push(SourceEvent::Frame(frame(t, i % 10 == 0))).unwrap());
+            // The frame's bytes are available at once (no fragment-length delay).
+            assert!(p.open().unwrap().bytes.len() > before || i % 10 == 0);
+        }
+        closed.extend(p.finish().unwrap());
+        assert_eq!(closed.len(), 3);
+        assert_eq!(
+            closed
+                .iter()
+                .map(|c| c.timecode_ms - 1_700_000_000_000)
+                .collect::<Vec<_>>(),
+            vec![0, 1000, 2000]
+        );
+        for c in &closed {
+            wire.extend_from_slice(&c.bytes);
+        }
+        // Read it back as a viewer would.
+        let mut opener = FragmentOpener::new(OpenerConfig {
+            stream_name: "cam".into(),
+            identities: vec![viewer],
+            trusted_cameras: vec![camera.public_key()],
+            danger_accept_plaintext: false,
+        });
+        let mut d = Demuxer::new();
+        d.push(&wire);
+        d.finish().unwrap();
+        let mut plain = Vec::new();
+        let mut tracks_seen = None;
+        while let Some(ev) = d.next_event().unwrap() {
+            match ev {
+                Event::Tracks(t) => tracks_seen = Some(t),
+                Event::Tags(tags) => {
+                    let pairs: Vec<(String, String)> = tags
+                        .tags
+                        .iter()
+                        .map(|t| (t.name.clone(), t.as_str().unwrap_or_default().to_owned()))
+                        .collect();
+                    opener.on_tags(&pairs).unwrap();
+                }
+                Event::ClusterStart { timecode, .. } => {
+                    let start = opener.begin_fragment(timecode).unwrap();
+                    assert_eq!(start.disposition, Disposition::Release);
+                }
+                Event::Frame(mut f) => {
+                    let n = opener
+                        .open_frame(f.track, f.timecode, f.keyframe, &mut f.data)
+                        .unwrap()
+                        .unwrap();
+                    plain.push(String::from_utf8(f.data[..n].to_vec()).unwrap());
+                }
+                Event::ClusterEnd => opener.end_fragment(),
+                _ => {}
+            }
+        }
+        assert_eq!(plain.len(), 30);
+        assert_eq!(
+            plain[29],
+            format!("frame at {}", 1_700_000_000_000i64 + 2900)
+        );
+        // The clear Tracks carry no codec data and no picture size.
+        let entry = &tracks_seen.unwrap().entries[0];
+        assert_eq!((entry.codec_private.clone(), entry.video), (None, None));
+    }
+
+    #[test]
+    fn frames_before_tracks_or_on_unknown_tracks_are_errors() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let camera = SecretKey::generate(&mut rng);
+        let viewer = SecretKey::generate(&mut rng).public_key();
+        let mut p = Packager::new("cam".into(), camera, vec![viewer], 1000, rng);
+        assert!(matches!(
+            p.push(SourceEvent::Frame(frame(5, true))),
+            Err(PackageError::NoTracks { .. })
+        ));
+        p.push(SourceEvent::Tracks(vec![video_track()])).unwrap();
+        let mut f = frame(5, true);
+        f.track = 9;
+        assert!(matches!(
+            p.push(SourceEvent::Frame(f)),
+            Err(PackageError::UnknownTrack { track: 9, .. })
+        ));
+    }
+}

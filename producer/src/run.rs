@@ -1,0 +1,283 @@
+//! One producer run, as the binary performs it: keys, credentials (the AWS
+//! IoT provider or the standard chain), DescribeStream (CreateStream with
+//! `--create-stream`), GetDataEndpoint, then the [`crate::engine`] until the
+//! source ends and every fragment is PERSISTED. [`RunError::exit_code`] maps
+//! each failure to the binary's exit status.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kvs_e2ee_keys::{Identity, KeyError, KeyKind, KeyList};
+use kvs_e2ee_shared::kvs::StreamId;
+use kvs_e2ee_shared::kvs::config::{
+    ClientConfig, ConfigError as ClientConfigError, ConfigOptions, CredentialSource,
+};
+use kvs_e2ee_shared::kvs::control::{self, DataApi, StreamStatus};
+use kvs_e2ee_shared::kvs::error::{ApiError, ServiceErrorKind};
+use kvs_e2ee_shared::kvs::iot::IotConfig as SharedIotConfig;
+use tokio::sync::Notify;
+
+use crate::buffer::FragmentBuffer;
+use crate::config::{Config, Credentials};
+use crate::engine::link::{ConnectError, KvsConnector};
+use crate::engine::package::Packager;
+use crate::engine::{Engine, EngineConfig, EngineError, EngineStats};
+use crate::source::{MediaReader, SourceError, spawn_pump};
+use crate::spool::{Spool, SpoolError};
+use crate::store::FragmentStore;
+
+/// Exit status: every fragment persisted.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: KVS refused the stream (non-retryable error) mid-run.
+pub const EXIT_STREAM: u8 = 1;
+/// Exit status: a setup mistake (keys, credentials, stream, flags).
+pub const EXIT_SETUP: u8 = 2;
+/// Exit status: bad input; what was accepted before it was persisted.
+pub const EXIT_INPUT: u8 = 3;
+/// Exit status: the run ended but fragments were dropped (buffer full).
+pub const EXIT_INCOMPLETE: u8 = 4;
+
+/// How long to wait for a stream created with `--create-stream` to become ACTIVE.
+const CREATE_WAIT: Duration = Duration::from_secs(60);
+/// Source events buffered between the reader task and the engine.
+const SOURCE_CHANNEL: usize = 64;
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The camera identity or recipients file is unusable.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// The recipients file lists no viewer.
+    #[error("{0}: no recipients listed; add at least one viewer public key")]
+    NoRecipients(String),
+    /// The IoT settings are incomplete for the provider.
+    #[error("{0}")]
+    IotSetup(String),
+    /// Region or credentials could not be resolved.
+    #[error("AWS configuration: {0}")]
+    ClientConfig(#[from] ClientConfigError),
+    /// A control-plane call failed.
+    #[error("{0}{hint}", hint = api_hint(.0))]
+    Api(ApiError),
+    /// The stream exists but is not ACTIVE.
+    #[error("stream {name:?} is {status} (not ACTIVE); wait or recreate it")]
+    NotActive {
+        /// Stream name.
+        name: String,
+        /// Its status.
+        status: String,
+    },
+    /// The spool directory could not be opened.
+    #[error("--spool: {0}")]
+    Spool(#[from] SpoolError),
+    /// The source could not be opened.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The PutMedia client could not be built.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// Streaming failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The source ended without a single video frame.
+    #[error("the source produced no video fragments (empty input, or no key frame)")]
+    NothingSent,
+    /// The run ended, but fragments were dropped because the buffer was full.
+    #[error(
+        "{dropped} fragments were dropped because the buffer was full while KVS was unreachable; raise --buffer-size or use --spool"
+    )]
+    Incomplete {
+        /// Fragments dropped.
+        dropped: u64,
+        /// What was achieved.
+        stats: EngineStats,
+    },
+}
+
+fn api_hint(e: &ApiError) -> &'static str {
+    match e.kind {
+        ServiceErrorKind::ResourceNotFound => " (pass --create-stream to create it)",
+        ServiceErrorKind::NotAuthorized => {
+            " (check the IAM policy of these credentials, or the IoT role alias' role)"
+        }
+        ServiceErrorKind::Transport => " (check --endpoint-url / the network)",
+        _ => "",
+    }
+}
+
+impl RunError {
+    /// The binary's exit status for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Engine(EngineError::Source(_) | EngineError::Package(_)) | Self::Source(_) => {
+                EXIT_INPUT
+            }
+            Self::Engine(_) => EXIT_STREAM,
+            Self::Incomplete { .. } => EXIT_INCOMPLETE,
+            _ => EXIT_SETUP,
+        }
+    }
+}
+
+fn credential_source(config: &Config) -> Result<CredentialSource, RunError> {
+    match &config.credentials {
+        Credentials::DefaultChain => Ok(CredentialSource::DefaultChain),
+        Credentials::Iot(iot) => {
+            let ca = iot.ca.clone().ok_or_else(|| {
+                RunError::IotSetup(
+                    "--iot-ca (AWS_IOT_CORE_CA) is required with IoT credentials: the provider trusts only the CA \
+                     file given (for AWS, Amazon Root CA 1)"
+                        .into(),
+                )
+            })?;
+            Ok(CredentialSource::Iot(SharedIotConfig::new(
+                iot.endpoint.clone(),
+                iot.role_alias.clone(),
+                iot.thing_name.clone(),
+                iot.cert.clone(),
+                iot.key.clone(),
+                ca,
+            )))
+        }
+    }
+}
+
+/// DescribeStream; creates the stream when missing and allowed, and waits
+/// until it is ACTIVE.
+async fn ensure_stream(
+    client: &aws_sdk_kinesisvideo::Client,
+    name: &str,
+    create: Option<u32>,
+) -> Result<(), RunError> {
+    let id = StreamId::Name(name.to_owned());
+    let deadline = tokio::time::Instant::now() + CREATE_WAIT;
+    let mut created = false;
+    loop {
+        match control::describe_stream(client, &id).await {
+            Ok(d) if d.status == StreamStatus::Active => return Ok(()),
+            Ok(d)
+                if d.status == StreamStatus::Creating && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Ok(d) => {
+                return Err(RunError::NotActive {
+                    name: name.to_owned(),
+                    status: format!("{:?}", d.status).to_uppercase(),
+                });
+            }
+            Err(e) if e.kind == ServiceErrorKind::ResourceNotFound && !created => {
+                let Some(hours) = create else {
+                    return Err(RunError::Api(e));
+                };
+                let hours = i32::try_from(hours).unwrap_or(i32::MAX);
+                let arn = control::create_stream(client, name, hours, Some("video/h264"))
+                    .await
+                    .map_err(RunError::Api)?;
+                tracing::info!(%arn, retention_hours = hours, "created the stream");
+                created = true;
+            }
+            Err(e) => return Err(RunError::Api(e)),
+        }
+    }
+}
+
+fn open_store(config: &Config) -> Result<Box<dyn FragmentStore>, RunError> {
+    match &config.spool {
+        None => Ok(Box::new(FragmentBuffer::<Bytes>::new(config.buffer_size))),
+        Some(dir) => {
+            let (spool, report) = Spool::open(dir, config.buffer_size)?;
+            tracing::info!(dir = %dir.display(), ?report, "spool opened");
+            Ok(Box::new(spool))
+        }
+    }
+}
+
+/// Signals that end input gracefully: SIGINT, and SIGTERM on Unix.
+fn watch_signals(stop: Arc<Notify>) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut term) = signal(SignalKind::terminate()) else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("stop requested: flushing and waiting for the last PERSISTED acks");
+        stop.notify_one();
+    });
+}
+
+/// Runs the producer with a validated configuration.
+/// SIGINT/SIGTERM end the input gracefully.
+pub async fn run(config: Config) -> Result<EngineStats, RunError> {
+    let stop = Arc::new(Notify::new());
+    watch_signals(stop.clone());
+    run_with(config, EngineConfig::default(), stop).await
+}
+
+/// [`run`] with engine settings and a stop handle (notify it to end the
+/// input gracefully, as SIGINT does).
+pub async fn run_with(
+    config: Config,
+    mut engine_config: EngineConfig,
+    stop: Arc<Notify>,
+) -> Result<EngineStats, RunError> {
+    let identity = Identity::load_kind(&config.identity, KeyKind::Camera)?;
+    let recipients = KeyList::load(&config.recipients, KeyKind::Viewer)?;
+    let recipients: Vec<_> = recipients.entries().iter().map(|e| e.key.clone()).collect();
+    if recipients.is_empty() {
+        return Err(RunError::NoRecipients(
+            config.recipients.display().to_string(),
+        ));
+    }
+    let client = ClientConfig::load(ConfigOptions {
+        region: config.region.clone(),
+        endpoint_url: config.endpoint_url.clone(),
+        credentials: credential_source(&config)?,
+        media_stall_grace: None,
+    })
+    .await?;
+    let control_client = client.control_client();
+    ensure_stream(&control_client, &config.stream_name, config.create_stream).await?;
+    let stream = StreamId::Name(config.stream_name.clone());
+    let endpoint = control::get_data_endpoint(&control_client, &stream, DataApi::PutMedia)
+        .await
+        .map_err(RunError::Api)?;
+    tracing::info!(stream = %config.stream_name, %endpoint, "stream is active");
+    let store = open_store(&config)?;
+    let reader = MediaReader::open(&config.source).await?;
+    let connector = KvsConnector::new(client, stream, Some(endpoint))?;
+    let fragment_ms = i64::try_from(config.fragment_duration.as_millis()).unwrap_or(i64::MAX);
+    let packager = Packager::new(
+        config.stream_name.clone(),
+        identity.active().clone(),
+        recipients,
+        fragment_ms,
+        rand::rand_core::UnwrapErr(rand::rngs::SysRng),
+    );
+    engine_config.stats_interval = engine_config.stats_interval.or(config.stats_interval);
+    let source = spawn_pump(reader, SOURCE_CHANNEL, stop);
+    let stats = Engine::new(engine_config, connector, packager, store)
+        .run(source)
+        .await?;
+    if stats.dropped_fragments > 0 {
+        return Err(RunError::Incomplete {
+            dropped: stats.dropped_fragments,
+            stats,
+        });
+    }
+    if stats.fragments == 0 {
+        return Err(RunError::NothingSent);
+    }
+    Ok(stats)
+}
