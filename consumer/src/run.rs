@@ -171,7 +171,7 @@ type Out = Box<dyn Write + Send>;
 /// The pipeline or the inspector, fed the same way.
 enum Sink {
     Verify(Box<Pipeline<Out>>),
-    Inspect(Inspector<Out>),
+    Inspect(Box<Inspector<Out>>),
 }
 
 impl Sink {
@@ -226,7 +226,7 @@ pub async fn run(config: Config) -> Result<Outcome, RunError> {
     let stream = StreamId::Name(config.stream.clone());
     let out = open_output(&config.output)?;
     let mut sink = if config.inspect {
-        Sink::Inspect(Inspector::new(out))
+        Sink::Inspect(Box::new(Inspector::new(out)))
     } else {
         Sink::Verify(Box::new(Pipeline::new(
             PipelineConfig {
