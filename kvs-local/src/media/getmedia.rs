@@ -279,9 +279,7 @@ impl Reader {
             if room < bytes.len() as u64 {
                 let cut = bytes.slice(..usize::try_from(room).unwrap_or(0));
                 let _ = tx.send(Ok(cut)).await;
-                let _ = tx
-                    .send(Err("connection dropped (kvs-local fault injection)".into()))
-                    .await;
+                super::abort_response(tx, "GetMedia connection dropped (fault injection)").await;
                 return Err(Ended);
             }
         }

@@ -226,11 +226,11 @@ impl Session {
             }
             Err(Stop::Drop) => {
                 self.abandon();
-                let _ = tx
-                    .send(Err(
-                        "connection dropped (kvs-local fault injection or broken body)".into(),
-                    ))
-                    .await;
+                // Swallow what the client already sent: closing a socket with unread
+                // input resets it, and the client would lose the ACKs written before.
+                let drain = async { while let Some(Ok(_)) = body.frame().await {} };
+                let _ = tokio::time::timeout(std::time::Duration::from_millis(200), drain).await;
+                super::abort_response(&tx, "PutMedia connection dropped").await;
             }
         }
     }
