@@ -234,7 +234,7 @@ pub async fn run_with(
 ) -> Result<EngineStats, RunError> {
     let identity = Identity::load_kind(&config.identity, KeyKind::Camera)?;
     let recipients = KeyList::load(&config.recipients, KeyKind::Viewer)?;
-    let recipients: Vec<_> = recipients.entries().iter().map(|e| e.key.clone()).collect();
+    let recipients: Vec<_> = recipients.entries().iter().map(|e| e.key).collect();
     if recipients.is_empty() {
         return Err(RunError::NoRecipients(
             config.recipients.display().to_string(),
