@@ -229,17 +229,9 @@ pub async fn run(config: Config) -> Result<EngineStats, RunError> {
 /// input gracefully, as SIGINT does).
 pub async fn run_with(
     config: Config,
-    mut engine_config: EngineConfig,
+    engine_config: EngineConfig,
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
-    let identity = Identity::load_kind(&config.identity, KeyKind::Camera)?;
-    let recipients = KeyList::load(&config.recipients, KeyKind::Viewer)?;
-    let recipients: Vec<_> = recipients.entries().iter().map(|e| e.key.clone()).collect();
-    if recipients.is_empty() {
-        return Err(RunError::NoRecipients(
-            config.recipients.display().to_string(),
-        ));
-    }
     let client = ClientConfig::load(ConfigOptions {
         region: config.region.clone(),
         endpoint_url: config.endpoint_url.clone(),
@@ -247,6 +239,41 @@ pub async fn run_with(
         media_stall_grace: None,
     })
     .await?;
+    stream_with(config, client, engine_config, stop).await
+}
+
+/// [`run_with`] with an already resolved client configuration (e.g. static
+/// credentials in tests); `config`'s region, endpoint and credential
+/// settings are not used.
+pub async fn stream_with(
+    config: Config,
+    client: ClientConfig,
+    engine_config: EngineConfig,
+    stop: Arc<Notify>,
+) -> Result<EngineStats, RunError> {
+    // Keys first: a bad key file is reported before the source is opened.
+    Identity::load_kind(&config.identity, KeyKind::Camera)?;
+    let reader = MediaReader::open(&config.source).await?;
+    stream_source(config, client, reader, engine_config, stop).await
+}
+
+/// [`stream_with`] reading `reader` instead of `config.source` (e.g. an
+/// in-memory pipe in tests).
+pub async fn stream_source(
+    config: Config,
+    client: ClientConfig,
+    reader: MediaReader,
+    mut engine_config: EngineConfig,
+    stop: Arc<Notify>,
+) -> Result<EngineStats, RunError> {
+    let identity = Identity::load_kind(&config.identity, KeyKind::Camera)?;
+    let recipients = KeyList::load(&config.recipients, KeyKind::Viewer)?;
+    let recipients: Vec<_> = recipients.entries().iter().map(|e| e.key).collect();
+    if recipients.is_empty() {
+        return Err(RunError::NoRecipients(
+            config.recipients.display().to_string(),
+        ));
+    }
     let control_client = client.control_client();
     ensure_stream(&control_client, &config.stream_name, config.create_stream).await?;
     let stream = StreamId::Name(config.stream_name.clone());
@@ -255,7 +282,6 @@ pub async fn run_with(
         .map_err(RunError::Api)?;
     tracing::info!(stream = %config.stream_name, %endpoint, "stream is active");
     let store = open_store(&config)?;
-    let reader = MediaReader::open(&config.source).await?;
     let connector = KvsConnector::new(client, stream, Some(endpoint))?;
     let fragment_ms = i64::try_from(config.fragment_duration.as_millis()).unwrap_or(i64::MAX);
     let packager = Packager::new(

@@ -68,7 +68,7 @@ pub struct MediaReader {
 }
 
 enum Kind {
-    Mkv(MkvReader),
+    Mkv(Box<MkvReader>),
     AnnexB(Box<AnnexBReader<Reader>>),
 }
 
@@ -132,7 +132,7 @@ impl MediaReader {
     pub fn mkv(input: String, reader: Reader) -> Self {
         Self {
             input,
-            kind: Kind::Mkv(MkvReader {
+            kind: Kind::Mkv(Box::new(MkvReader {
                 reader,
                 demuxer: Demuxer::new(),
                 chunk: vec![0; READ_CHUNK],
@@ -140,7 +140,7 @@ impl MediaReader {
                 scale_ns: 1_000_000,
                 offset_ms: None,
                 tracks: Vec::new(),
-            }),
+            })),
         }
     }
 

@@ -1,14 +1,15 @@
-//! The binary's contract until the engine is wired: a valid configuration is
-//! printed and the run ends with status 3 (never a pretend success); a bad one
-//! ends with status 2 and a message naming the flag.
+//! The binary's contract for setup mistakes: each ends with status 2 and a
+//! message naming the mistake (flag, file, or missing stream), before any
+//! media is read. Streaming itself is covered by the kvs-local tests.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
-fn producer(dir: &std::path::Path) -> Command {
-    std::fs::write(dir.join("camera.key"), b"x").unwrap();
-    std::fs::write(dir.join("recipients.txt"), b"x").unwrap();
+use kvs_e2ee_keys::{Identity, KeyKind};
+
+fn producer(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kvs-e2ee-producer"));
     cmd.arg("--stream").arg("cam-1");
     cmd.arg("--identity").arg(dir.join("camera.key"));
@@ -17,6 +18,10 @@ fn producer(dir: &std::path::Path) -> Command {
     for var in [
         "AWS_ENDPOINT_URL",
         "AWS_REGION",
+        "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
         "AWS_IOT_CORE_CREDENTIAL_ENDPOINT",
         "AWS_IOT_CORE_CERT",
         "AWS_IOT_CORE_PRIVATE_KEY",
@@ -26,39 +31,91 @@ fn producer(dir: &std::path::Path) -> Command {
     ] {
         cmd.env_remove(var);
     }
+    cmd.env("AWS_CONFIG_FILE", dir.join("no-config"));
+    cmd.env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-credentials"));
     cmd
 }
 
-#[test]
-fn binary_prints_valid_config_and_refuses_to_pretend_it_streams() {
-    let dir = tempfile::tempdir().unwrap();
-    let sample = concat!(
+/// Writes a real camera identity and a recipients file with one viewer.
+fn write_keys(dir: &Path) {
+    let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
+    let camera = Identity::generate(KeyKind::Camera, &mut rng);
+    camera.save_new(&dir.join("camera.key")).unwrap();
+    let viewer = Identity::generate(KeyKind::Viewer, &mut rng);
+    std::fs::write(
+        dir.join("recipients.txt"),
+        format!("{} viewer\n", viewer.public_text()),
+    )
+    .unwrap();
+}
+
+fn sample() -> &'static str {
+    concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/data/sample-320x240.h264"
-    );
-    let out = producer(dir.path())
-        .args(["--source", sample, "--fps", "30"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(
-        stderr.contains("H.264 Annex-B") && stderr.contains("not wired"),
-        "{stderr}"
-    );
+    )
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
 fn binary_exits_2_naming_the_bad_flag() {
     let dir = tempfile::tempdir().unwrap();
+    write_keys(dir.path());
     let out = producer(dir.path())
         .args(["--source", "-", "--iot-cert", "cert.pem"])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        stderr.contains("--iot-endpoint") && stderr.contains("--iot-key"),
-        "{stderr}"
+        err.contains("--iot-endpoint") && err.contains("--iot-key"),
+        "{err}"
     );
+}
+
+#[test]
+fn binary_exits_2_naming_an_unusable_identity_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write_keys(dir.path());
+    std::fs::write(dir.path().join("camera.key"), b"not a key\n").unwrap();
+    let out = producer(dir.path())
+        .args(["--source", sample(), "--fps", "30"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("camera.key"), "{err}");
+}
+
+#[test]
+fn binary_exits_2_when_the_stream_is_missing_and_suggests_create_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    write_keys(dir.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let server = rt
+        .block_on(kvs_local::Server::start(kvs_local::Config::new(
+            dir.path().join("kvs"),
+        )))
+        .unwrap();
+    let creds = server.admin_credentials();
+    let out = producer(dir.path())
+        .args(["--source", sample(), "--fps", "30"])
+        .args(["--endpoint-url", server.control_url()])
+        .args(["--region", server.region()])
+        .env("AWS_ACCESS_KEY_ID", creds.access_key_id())
+        .env("AWS_SECRET_ACCESS_KEY", creds.secret_access_key())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("DescribeStream") && err.contains("--create-stream"),
+        "{err}"
+    );
+    assert!(!err.contains(creds.secret_access_key()), "secret in output");
+    rt.block_on(server.shutdown());
 }

@@ -89,8 +89,10 @@ impl AckSource for AckStream {
 }
 
 /// Opens real PutMedia connections: fresh credentials from the shared
-/// provider (IoT credentials are refreshed there, before they expire) and the
-/// data endpoint from GetDataEndpoint, asked again after a failure.
+/// provider for each (IoT credentials are refreshed there, before they
+/// expire). The data endpoint comes from GetDataEndpoint once and is kept:
+/// KVS data endpoints are stable per stream, and asking again on every
+/// reconnect would add control-plane calls (rate-limited) to every retry.
 pub struct KvsConnector {
     config: ClientConfig,
     control: aws_sdk_kinesisvideo::Client,
@@ -124,10 +126,13 @@ impl Connector for KvsConnector {
     type Acks = AckStream;
 
     async fn connect(&mut self) -> Result<(PutMediaSender, AckStream), ConnectError> {
-        let endpoint = match self.endpoint.take() {
-            Some(e) => e,
+        let endpoint = match &self.endpoint {
+            Some(e) => e.clone(),
             None => {
-                control::get_data_endpoint(&self.control, &self.stream, DataApi::PutMedia).await?
+                let e = control::get_data_endpoint(&self.control, &self.stream, DataApi::PutMedia)
+                    .await?;
+                self.endpoint = Some(e.clone());
+                e
             }
         };
         let credentials = self

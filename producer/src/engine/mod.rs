@@ -2,8 +2,8 @@
 //! as it arrives) → Matroska bytes → PutMedia, with every fragment kept in a
 //! [`FragmentStore`] until KVS says PERSISTED.
 //!
-//! Connection life ([`Link`], moved only by [`Engine::lose`], [`Engine::connect`]
-//! and [`Engine::start_drain`]):
+//! Connection life (the private `Link` enum, moved only by `Engine::lose`,
+//! `Engine::connect` and `Engine::start_drain`):
 //! `Down` (waiting for the backoff to pass) → `Up` (body open: header, then
 //! every fragment not yet persisted, byte for byte, then live data) →
 //! `Draining` (body ended for rotation or at the end of input; reading the
@@ -48,7 +48,7 @@ use package::{ClosedFragment, PackageError, Packager};
 /// room for a slow drain.
 pub const DEFAULT_ROTATE_AFTER: Duration = Duration::from_secs(40 * 60);
 
-/// Session (track set) records kept for resending; see [`Engine::prune_sessions`].
+/// Session (track set) records kept for resending (`Engine::prune_sessions`).
 const MAX_SESSIONS: usize = 16;
 
 /// One item from a source: an event, or why the source stopped.

@@ -397,18 +397,19 @@ mod tests {
         d.finish().unwrap();
         let mut plain = Vec::new();
         let mut tracks_seen = None;
+        let mut pending = Vec::new();
         while let Some(ev) = d.next_event().unwrap() {
             match ev {
                 Event::Tracks(t) => tracks_seen = Some(t),
-                Event::Tags(tags) => {
-                    let pairs: Vec<(String, String)> = tags
-                        .tags
+                // The muxer writes one Tags element per tag (as PIC does): a
+                // header spans several, so collect them until the cluster.
+                Event::Tags(tags) => pending.extend(
+                    tags.tags
                         .iter()
-                        .map(|t| (t.name.clone(), t.as_str().unwrap_or_default().to_owned()))
-                        .collect();
-                    opener.on_tags(&pairs).unwrap();
-                }
+                        .map(|t| (t.name.clone(), t.as_str().unwrap_or_default().to_owned())),
+                ),
                 Event::ClusterStart { timecode, .. } => {
+                    opener.on_tags(&std::mem::take(&mut pending)).unwrap();
                     let start = opener.begin_fragment(timecode).unwrap();
                     assert_eq!(start.disposition, Disposition::Release);
                 }
@@ -419,10 +420,19 @@ mod tests {
                         .unwrap();
                     plain.push(String::from_utf8(f.data[..n].to_vec()).unwrap());
                 }
-                Event::ClusterEnd => opener.end_fragment(),
+                Event::ClusterEnd => {
+                    let _ = opener.end_fragment();
+                }
                 _ => {}
             }
         }
+        let events = opener.on_tags(&pending).unwrap();
+        assert!(events.iter().any(|e| matches!(
+            e,
+            kvs_e2ee_shared::envelope::TagEvent::Chain(
+                kvs_e2ee_shared::envelope::ChainEvent::SessionClosed { .. }
+            )
+        )));
         assert_eq!(plain.len(), 30);
         assert_eq!(
             plain[29],

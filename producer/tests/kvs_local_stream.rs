@@ -1,0 +1,366 @@
+//! The producer against kvs-local started in-process: a Matroska clip and an
+//! Annex-B file are streamed through the real PutMedia client; every fragment
+//! must be PERSISTED and stored, and the stored fragments, opened with the
+//! envelope as a viewer would, must give back every source frame, in order,
+//! once — also when kvs-local cuts connections, answers 5xx or throttling, or
+//! sends retryable ERROR acks.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use kvs_e2ee_keys::{Identity, KeyKind, SecretKey};
+use kvs_e2ee_producer::cli::Cli;
+use kvs_e2ee_producer::config::Config;
+use kvs_e2ee_producer::engine::{EngineConfig, EngineStats};
+use kvs_e2ee_producer::media::SourceEvent;
+use kvs_e2ee_producer::run::{RunError, stream_source, stream_with};
+use kvs_e2ee_producer::source::MediaReader;
+use kvs_e2ee_shared::envelope::{
+    ChainEvent, Disposition, FragmentOpener, OpenerConfig, PublicKey, TagEvent,
+};
+use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_shared::mkv::{Demuxer, Event};
+use kvs_local::faults::{Fault, FaultScope};
+use kvs_local::media::store::FragmentStore;
+use kvs_local::{RunningServer, Server};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Notify;
+
+const CLIP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/demo-clip.mkv");
+const ANNEXB: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/sample-320x240.h264"
+);
+
+struct Camera {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+    camera: PublicKey,
+    viewer: SecretKey,
+    server: RunningServer,
+}
+
+async fn setup() -> Camera {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
+    let camera = Identity::generate(KeyKind::Camera, &mut rng);
+    camera.save_new(&path.join("camera.key")).unwrap();
+    let viewer = Identity::generate(KeyKind::Viewer, &mut rng);
+    std::fs::write(
+        path.join("recipients.txt"),
+        format!("{} viewer\n", viewer.public_text()),
+    )
+    .unwrap();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let server = Server::start(kvs_local::Config::new(path.join("kvs")))
+        .await
+        .unwrap();
+    Camera {
+        camera: camera.public_key(),
+        viewer: viewer.active().clone(),
+        _dir: dir,
+        dir: path,
+        server,
+    }
+}
+
+impl Camera {
+    fn config(&self, stream: &str, source: &[&str]) -> Config {
+        let dir = &self.dir;
+        let mut args: Vec<String> = [
+            "kvs-e2ee-producer",
+            "--stream",
+            stream,
+            "--create-stream",
+            "--endpoint-url",
+            self.server.control_url(),
+            "--region",
+            self.server.region(),
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        args.push("--identity".into());
+        args.push(dir.join("camera.key").display().to_string());
+        args.push("--recipients".into());
+        args.push(dir.join("recipients.txt").display().to_string());
+        args.extend(source.iter().map(|s| (*s).to_owned()));
+        Config::try_from(Cli::try_parse_from(args).unwrap()).unwrap()
+    }
+
+    async fn client(&self) -> ClientConfig {
+        ClientConfig::load(ConfigOptions {
+            region: Some(self.server.region().to_owned()),
+            endpoint_url: Some(self.server.control_url().to_owned()),
+            credentials: CredentialSource::Static(self.server.admin_credentials()),
+            media_stall_grace: None,
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Every stored fragment of `stream`, in order.
+    fn stored(&self, stream: &str) -> Vec<Vec<u8>> {
+        let dir = self.server.state().streams.get(stream).unwrap().dir();
+        let store = FragmentStore::open(&dir).unwrap();
+        store
+            .fragments()
+            .iter()
+            .map(|m| store.read(m).unwrap())
+            .collect()
+    }
+
+    /// Opens the stored fragments as a viewer: `(track, plaintext)` of every
+    /// frame released, in order; duplicates (resends) are dropped by the
+    /// envelope. Asserts that the chain is complete and closed.
+    fn watch(&self, stream: &str) -> Vec<(u64, Vec<u8>)> {
+        let mut opener = FragmentOpener::new(OpenerConfig {
+            stream_name: stream.into(),
+            identities: vec![self.viewer.clone()],
+            trusted_cameras: vec![self.camera],
+            danger_accept_plaintext: false,
+        });
+        let mut demux = Demuxer::new();
+        for f in self.stored(stream) {
+            demux.push(&f);
+        }
+        demux.finish().unwrap();
+        let mut pending = Vec::new();
+        let mut release = false;
+        let mut out = Vec::new();
+        let mut chain = Vec::new();
+        let mut check = |events: Vec<TagEvent>| {
+            chain.extend(events.into_iter().filter_map(|e| match e {
+                TagEvent::Chain(c) => Some(c),
+                _ => None,
+            }));
+        };
+        while let Some(ev) = demux.next_event().unwrap() {
+            match ev {
+                // The muxer writes one Tags element per tag: collect a header's tags.
+                Event::Tags(t) => pending.extend(
+                    t.tags
+                        .iter()
+                        .map(|t| (t.name.clone(), t.as_str().unwrap_or_default().to_owned())),
+                ),
+                Event::ClusterStart { timecode, .. } => {
+                    check(opener.on_tags(&std::mem::take(&mut pending)).unwrap());
+                    let start = opener.begin_fragment(timecode).unwrap();
+                    release = start.disposition == Disposition::Release;
+                }
+                Event::Frame(mut f) if release => {
+                    if let Some(n) = opener
+                        .open_frame(f.track, f.timecode, f.keyframe, &mut f.data)
+                        .unwrap()
+                    {
+                        out.push((f.track, f.data[..n].to_vec()));
+                    }
+                }
+                Event::ClusterEnd => {
+                    let _ = opener.end_fragment();
+                }
+                // Each stored fragment is its own segment; a header's tags never
+                // span two (a resent fragment repeats them in the next one).
+                Event::SegmentEnd => {
+                    check(opener.on_tags(&std::mem::take(&mut pending)).unwrap());
+                }
+                _ => {}
+            }
+        }
+        check(opener.on_tags(&pending).unwrap());
+        chain.extend(opener.finish());
+        let alarms: Vec<_> = chain.iter().filter(|c| c.is_alarm()).collect();
+        let closed = chain
+            .iter()
+            .any(|c| matches!(c, ChainEvent::SessionClosed { .. }));
+        assert!(alarms.is_empty(), "chain alarms: {alarms:?}");
+        assert!(closed, "the envelope chain was closed by the end record");
+        out
+    }
+}
+
+/// `(track, payload)` of every frame the producer must send: the source's
+/// frames from the first video key frame on.
+async fn source_frames(config: &Config) -> Vec<(u64, Vec<u8>)> {
+    let mut reader = MediaReader::open(&config.source).await.unwrap();
+    let mut video = None;
+    let mut out = Vec::new();
+    while let Some(ev) = reader.next_event().await.unwrap() {
+        match ev {
+            SourceEvent::Tracks(t) => {
+                video = t.iter().find(|t| t.is_video()).map(|t| t.number);
+            }
+            SourceEvent::Frame(f) => {
+                if out.is_empty() && !(f.keyframe && Some(f.track) == video) {
+                    continue;
+                }
+                out.push((f.track, f.data.to_vec()));
+            }
+        }
+    }
+    out
+}
+
+fn fast() -> EngineConfig {
+    EngineConfig {
+        backoff_initial: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(200),
+        drain_timeout: Duration::from_secs(5),
+        ..EngineConfig::default()
+    }
+}
+
+async fn stream(
+    cam: &Camera,
+    config: Config,
+    engine: EngineConfig,
+) -> Result<EngineStats, RunError> {
+    let client = cam.client().await;
+    tokio::time::timeout(
+        Duration::from_secs(25),
+        stream_with(config, client, engine, Arc::new(Notify::new())),
+    )
+    .await
+    .expect("the producer finished in time")
+}
+
+#[tokio::test]
+async fn mkv_clip_is_persisted_stored_and_decrypts_frame_for_frame() {
+    let cam = setup().await;
+    let config = cam.config("clip", &["--source", CLIP, "--fragment-duration", "1s"]);
+    let expected = source_frames(&config).await;
+    let stats = stream(&cam, config, fast()).await.unwrap();
+    assert!(stats.fragments >= 2, "{stats:?}");
+    assert_eq!(stats.fragments_persisted, stats.fragments, "{stats:?}");
+    assert_eq!(cam.stored("clip").len() as u64, stats.fragments);
+    let got = cam.watch("clip");
+    assert_eq!(got.len(), expected.len());
+    assert!(got == expected, "frames differ from the source");
+    cam.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn annexb_file_is_persisted_stored_and_decrypts_frame_for_frame() {
+    let cam = setup().await;
+    let config = cam.config(
+        "annexb",
+        &[
+            "--source",
+            ANNEXB,
+            "--fps",
+            "30",
+            "--fragment-duration",
+            "1s",
+        ],
+    );
+    let expected = source_frames(&config).await;
+    let stats = stream(&cam, config, fast()).await.unwrap();
+    assert_eq!(stats.fragments, 2, "{stats:?}");
+    assert_eq!(stats.fragments_persisted, 2);
+    assert_eq!(cam.stored("annexb").len(), 2);
+    assert!(
+        cam.watch("annexb") == expected,
+        "frames differ from the source"
+    );
+    cam.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn cut_connections_and_error_acks_lose_nothing() {
+    let cam = setup().await;
+    let config = cam.config("faulty", &["--source", CLIP, "--fragment-duration", "1s"]);
+    let expected = source_frames(&config).await;
+    let scope = || FaultScope::Stream("faulty".into());
+    let faults = cam.server.faults();
+    // Data-plane faults, one per PutMedia connection in this order.
+    faults.inject(
+        scope(),
+        Fault::DropConnectionAfterBytes { bytes: 150_000 },
+        1,
+    );
+    faults.inject(scope(), Fault::AckError { error_id: 5000 }, 1);
+    faults.inject(scope(), Fault::DropConnectionAfterBytes { bytes: 300 }, 1);
+    faults.inject(scope(), Fault::AckError { error_id: 4000 }, 1);
+    let stats = stream(&cam, config, fast()).await.unwrap();
+    assert!(faults.list().is_empty(), "every fault was hit");
+    assert!(stats.reconnects >= 4, "{stats:?}");
+    assert_eq!(stats.connections, stats.reconnects + 1, "{stats:?}");
+    let got = cam.watch("faulty");
+    assert_eq!(got.len(), expected.len());
+    assert!(got == expected, "frames lost, reordered or duplicated");
+    cam.server.shutdown().await;
+}
+
+/// Server errors and throttling happen on reconnects: the source is fed
+/// slowly and the connection rotated often, and the faults are injected once
+/// streaming has started (so DescribeStream/GetDataEndpoint do not take them).
+#[tokio::test]
+async fn server_errors_and_throttling_on_reconnect_lose_nothing() {
+    let cam = setup().await;
+    let config = cam.config(
+        "throttled",
+        &["--source", CLIP, "--fragment-duration", "1s"],
+    );
+    let expected = source_frames(&config).await;
+    let (mut writer, pipe) = tokio::io::duplex(16 * 1024);
+    let reader = MediaReader::mkv("pipe".into(), Box::new(pipe));
+    let engine = EngineConfig {
+        rotate_after: Duration::from_millis(100),
+        ..fast()
+    };
+    let client = cam.client().await;
+    let run = tokio::spawn(stream_source(
+        config,
+        client,
+        reader,
+        engine,
+        Arc::new(Notify::new()),
+    ));
+    let clip = std::fs::read(Path::new(CLIP)).unwrap();
+    let (first, rest) = clip.split_at(clip.len() / 3);
+    writer.write_all(first).await.unwrap();
+    // Wait until something is stored: streaming has started.
+    let stored = || {
+        cam.server
+            .state()
+            .streams
+            .get("throttled")
+            .and_then(|s| FragmentStore::open(&s.dir()).ok())
+            .is_some_and(|st| !st.fragments().is_empty())
+    };
+    let t0 = tokio::time::Instant::now();
+    while !stored() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "nothing stored");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let faults = cam.server.faults();
+    let scope = || FaultScope::Stream("throttled".into());
+    faults.inject(scope(), Fault::ServerError { status: 500 }, 2);
+    faults.inject(scope(), Fault::Throttle, 1);
+    faults.inject(scope(), Fault::ServerError { status: 503 }, 1);
+    for chunk in rest.chunks(32 * 1024) {
+        writer.write_all(chunk).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    drop(writer);
+    let stats = tokio::time::timeout(Duration::from_secs(25), run)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        faults.list().is_empty(),
+        "every fault was hit: {:?}",
+        faults.list()
+    );
+    assert!(stats.reconnects >= 4 && stats.rotations >= 1, "{stats:?}");
+    let got = cam.watch("throttled");
+    assert_eq!(got.len(), expected.len());
+    assert!(got == expected, "frames lost, reordered or duplicated");
+    cam.server.shutdown().await;
+}
