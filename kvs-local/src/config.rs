@@ -70,7 +70,8 @@ pub struct Config {
     /// Overrides every role alias's credential duration (short values let tests exercise
     /// refresh; AWS allows 900–43200 s).
     pub credential_duration_override: Option<Duration>,
-    /// The data-plane handler (PutMedia, GetMedia, …); `None` until the data plane exists.
+    /// The data-plane handler (PutMedia, GetMedia, …): [`crate::media::MediaPlane`] by
+    /// default; `None` answers its paths with `UnknownOperationException`.
     pub data_plane: Option<Arc<dyn DataPlane>>,
     /// How long `shutdown` waits for open connections before dropping them.
     pub shutdown_grace: Duration,
@@ -106,7 +107,7 @@ impl Config {
             account_id: DEFAULT_ACCOUNT_ID.to_owned(),
             config_file: None,
             credential_duration_override: None,
-            data_plane: None,
+            data_plane: Some(Arc::new(crate::media::MediaPlane::default())),
             shutdown_grace: Duration::from_secs(5),
         }
     }

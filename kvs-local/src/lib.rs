@@ -19,6 +19,8 @@
 //! - [`auth`]: SigV4 verification, policies, users and temporary sessions.
 //! - [`streams`]: the persistent stream registry (one folder per stream).
 //! - [`iot`]: the IoT credentials provider (mTLS), CA and device provisioning.
+//! - [`media`]: the data plane (PutMedia, GetMedia, ListFragments,
+//!   GetMediaForFragmentList) and fragment storage, registered by default.
 //! - [`faults`]: fault injection rules; [`admin`]: their HTTP API.
 //! - [`config`], [`error`], [`http`]: configuration, error shapes, HTTP helpers.
 #![forbid(unsafe_code)]
@@ -32,6 +34,7 @@ pub mod faults;
 mod fsutil;
 pub mod http;
 pub mod iot;
+pub mod media;
 pub mod router;
 pub mod server;
 pub mod streams;

@@ -544,8 +544,8 @@ async fn raw_requests_get_aws_error_shapes() {
         (400, Some("InvalidArgumentException"))
     );
 
-    // Unknown operation, and a data-plane path while no data plane is registered.
-    for path in ["/nope", "/putMedia"] {
+    // Unknown operation, and a data-plane path kvs-local does not serve.
+    for path in ["/nope", "/getClip"] {
         let resp = signed_request("POST", &url, path, b"{}", &creds, now).await;
         let (st, kind, _) = parts(resp).await;
         assert_eq!(

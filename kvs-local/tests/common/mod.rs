@@ -14,6 +14,8 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use kvs_local::{Config, RunningServer, Server};
 
+pub mod media;
+
 pub async fn start(dir: &Path) -> RunningServer {
     start_with(Config::new(dir)).await
 }

@@ -1,0 +1,222 @@
+//! The data plane: PutMedia ([`putmedia`]), GetMedia ([`getmedia`]), ListFragments and
+//! GetMediaForFragmentList ([`archive`]) over per-stream fragment storage ([`store`]).
+//!
+//! [`MediaPlane`] is the [`DataPlane`] registered by default in [`crate::Config::new`]. It
+//! keeps, per stream, the [`store::FragmentStore`] and the fragment being received (the
+//! *live* fragment, in memory) behind one lock, and a watch channel bumped on every change
+//! so GetMedia readers send frames as soon as they arrive.
+//!
+//! # Layout
+//! - [`store`]: fragment files and the index; crash recovery; retention.
+//! - [`layout`]: the bytes written (fragment head, Cluster, blocks, KVS tags).
+//! - [`putmedia`]: the PutMedia session (validation, ACKs).
+//! - [`getmedia`]: GetMedia (start selectors, live streaming, KVS tags).
+//! - [`archive`]: ListFragments, GetMediaForFragmentList.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt as _, StreamBody};
+use hyper::body::{Frame, Incoming};
+use tokio::sync::{mpsc, watch};
+
+use crate::error::ApiError;
+use crate::http::{BoxError, REQUEST_ID_HEADER, ResponseBody};
+use crate::router::{DataPlane, RequestContext, ResponseFuture};
+use crate::streams::StreamRecord;
+
+pub mod archive;
+pub mod getmedia;
+pub mod layout;
+pub mod putmedia;
+pub mod store;
+
+use store::{FragmentMeta, FragmentStore};
+
+/// Timing knobs of the data plane.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// PutMedia: send an `IDLE` ACK after this long without body bytes.
+    pub idle_ack_interval: Duration,
+    /// GetMedia: end the response after this long with nothing to send and no fragment
+    /// being received (KVS: "reading the payload times out after 3 seconds").
+    pub get_media_idle_end: Duration,
+    /// Kept this long when a stream's retention is 0 hours (KVS then keeps data only
+    /// briefly for GetMedia; the exact time is not documented).
+    pub zero_retention_keep: Duration,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            idle_ack_interval: Duration::from_secs(3),
+            get_media_idle_end: Duration::from_secs(3),
+            zero_retention_keep: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The data plane (PutMedia, GetMedia, ListFragments, GetMediaForFragmentList). A cheap
+/// handle: clones share the streams.
+#[derive(Debug, Default, Clone)]
+pub struct MediaPlane {
+    config: MediaConfig,
+    streams: Arc<Mutex<HashMap<String, Arc<StreamMedia>>>>,
+}
+
+impl MediaPlane {
+    /// A data plane with the given timings.
+    pub fn new(config: MediaConfig) -> Self {
+        Self {
+            config,
+            streams: Arc::default(),
+        }
+    }
+
+    /// The timings.
+    pub fn config(&self) -> &MediaConfig {
+        &self.config
+    }
+
+    /// The media state of `stream`, opening its storage on first use.
+    pub fn stream(&self, stream: &StreamRecord) -> Result<Arc<StreamMedia>, ApiError> {
+        let mut map = lock(&self.streams);
+        // The folder name includes the creation time: a re-created stream gets new state.
+        if let Some(s) = map.get(&stream.folder) {
+            return Ok(Arc::clone(s));
+        }
+        let store = FragmentStore::open(&stream.dir())
+            .map_err(|e| ApiError::internal_failure(format!("storage error: {e}")))?;
+        let (changed, _) = watch::channel(0);
+        let media = Arc::new(StreamMedia {
+            state: Mutex::new(StreamState { store, live: None }),
+            changed,
+        });
+        map.insert(stream.folder.clone(), Arc::clone(&media));
+        Ok(media)
+    }
+
+    /// Applies retention to `stream` now.
+    fn expire(&self, stream: &StreamRecord, media: &StreamMedia) {
+        let keep = match stream.data_retention_hours {
+            0 => self.config.zero_retention_keep,
+            h => Duration::from_secs(u64::from(h) * 3600),
+        };
+        let cutoff = now_ms() - i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+        if let Err(e) = media.lock().store.expire(cutoff) {
+            tracing::warn!(stream = %stream.name, error = %e, "retention cleanup failed");
+        }
+    }
+}
+
+impl DataPlane for MediaPlane {
+    fn name(&self) -> &'static str {
+        "kvs-local media"
+    }
+
+    fn call(&self, ctx: RequestContext, req: Request<Incoming>) -> ResponseFuture {
+        let plane = self.clone();
+        Box::pin(async move {
+            match req.uri().path() {
+                "/putMedia" => putmedia::handle(plane, ctx, req).await,
+                "/getMedia" => getmedia::handle(plane, ctx, req).await,
+                "/listFragments" => archive::list_fragments(plane, ctx, req).await,
+                "/getMediaForFragmentList" => archive::get_media_for_fragment_list(plane, ctx, req).await,
+                other => ctx.error_response(&ApiError::unknown_operation(format!(
+                    "kvs-local does not serve {other} (it needs decodable media; see docs/KVS-LOCAL.md)"
+                ))),
+            }
+        })
+    }
+}
+
+/// One stream's storage and live fragment.
+#[derive(Debug)]
+pub struct StreamMedia {
+    state: Mutex<StreamState>,
+    changed: watch::Sender<u64>,
+}
+
+/// What is behind a stream's lock.
+#[derive(Debug)]
+pub struct StreamState {
+    /// Complete fragments.
+    pub store: FragmentStore,
+    /// The fragment being received, if any.
+    pub live: Option<LiveFragment>,
+}
+
+/// A fragment being received: its bytes so far (the future file content).
+#[derive(Debug, Clone)]
+pub struct LiveFragment {
+    /// Metadata (size and duration grow).
+    pub meta: FragmentMeta,
+    /// The bytes so far.
+    pub bytes: Vec<u8>,
+    /// The PutMedia connection writing it.
+    pub connection: u64,
+}
+
+impl StreamMedia {
+    /// Locks the stream's state.
+    pub fn lock(&self) -> MutexGuard<'_, StreamState> {
+        lock(&self.state)
+    }
+
+    /// Wakes GetMedia readers.
+    pub fn notify(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that sees every later [`StreamMedia::notify`].
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    system_ms(SystemTime::now())
+}
+
+/// Milliseconds since the epoch of `t` (0 before the epoch).
+pub fn system_ms(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// `seconds.millis` for a millisecond timestamp (the form of KVS's timestamp tags).
+pub fn format_ms(ms: i64) -> String {
+    format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
+}
+
+/// A 200 response whose body is fed by the returned sender; a sent `Err` aborts the
+/// connection (the client sees a broken response, as when AWS drops it).
+pub fn streaming_response(
+    ctx: &RequestContext,
+    content_type: &'static str,
+) -> (
+    mpsc::Sender<Result<Bytes, BoxError>>,
+    Response<ResponseBody>,
+) {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, BoxError>>(16);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item.map(Frame::data), rx))
+    });
+    let mut resp = Response::new(StreamBody::new(stream).boxed());
+    *resp.status_mut() = StatusCode::OK;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        h.insert(REQUEST_ID_HEADER, v);
+    }
+    (tx, resp)
+}

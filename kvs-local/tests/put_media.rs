@@ -1,0 +1,223 @@
+//! PutMedia through the real client (`shared::kvs::putmedia::PutMediaConnection`, signed
+//! like producer-c): ACK sequence and fragment numbers, storage as plain MKV files plus an
+//! index, rejection of invalid fragments with the real ErrorIds, restart persistence and
+//! the removal of a fragment left half-received by a crash.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::media::{
+    Frag, create_stream, describe, events_of, producer_mkv, put_media, start_media, stream_dir,
+};
+use kvs_e2ee_shared::kvs::ack::{AckErrorId, AckEventType};
+use kvs_e2ee_shared::kvs::archive::cmp_fragment_numbers;
+use kvs_e2ee_shared::mkv::Event;
+use kvs_local::faults::{Fault, FaultScope};
+use kvs_local::media::store::{FRAGMENTS_DIR, FragmentStore, INDEX_FILE};
+
+#[tokio::test]
+async fn put_media_acks_stores_fragments_and_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_media(dir.path()).await;
+    create_stream(&server, "cam1").await;
+    let frags = [
+        Frag::new(1_000, 5).with_tags(&[("first", "1")]),
+        Frag::new(2_000, 5).with_tags(&[("second", "2")]),
+        Frag::new(3_000, 5),
+    ];
+    let acks = put_media(&server, "cam1", &producer_mkv(&frags)).await;
+    let kinds: Vec<AckEventType> = acks.iter().map(|a| a.event_type).collect();
+    use AckEventType::{Buffering as B, Persisted as P, Received as R};
+    // RECEIVED/PERSISTED for fragment N come when cluster N+1 starts (or the body ends).
+    assert_eq!(kinds, [B, R, P, B, R, P, B, R, P]);
+    let numbers: Vec<String> = acks
+        .chunks(3)
+        .map(|c| {
+            let n = c[0].fragment_number.clone().unwrap();
+            assert!(c.iter().all(|a| a.fragment_number.as_deref() == Some(&n)));
+            n
+        })
+        .collect();
+    for w in numbers.windows(2) {
+        assert_eq!(w[0].len(), 47);
+        assert_eq!(cmp_fragment_numbers(&w[0], &w[1]), std::cmp::Ordering::Less);
+    }
+    assert_eq!(acks[3].fragment_timecode, Some(2_000));
+
+    // Each fragment is a plain MKV file named by its number, listed in the index.
+    let frag_dir = stream_dir(&server, "cam1").join(FRAGMENTS_DIR);
+    let first = std::fs::read(frag_dir.join(format!("{}.mkv", numbers[0]))).unwrap();
+    assert_eq!(
+        describe(&events_of(&first)),
+        [
+            "EBML",
+            "Segment",
+            "Tags(first)", // sent before the session's first cluster
+            "Info",
+            "Tracks",
+            "Cluster",
+            "Frame×5",
+            "/Cluster",
+            "Tags(second)", // sent before cluster 2: stored with fragment 1
+            "/Segment"
+        ]
+    );
+    let frame_data: Vec<Vec<u8>> = events_of(&first)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Frame(f) => Some(f.data.to_vec()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(frame_data[2], common::media::payload(1_000, 2));
+    let index = std::fs::read_to_string(frag_dir.join(INDEX_FILE)).unwrap();
+    assert_eq!(index.lines().count(), 3);
+
+    // Restart: the fragments are still there and new numbers keep increasing.
+    let stream_path = stream_dir(&server, "cam1");
+    server.shutdown().await;
+    let server = start_media(dir.path()).await;
+    let acks = put_media(&server, "cam1", &producer_mkv(&[Frag::new(4_000, 3)])).await;
+    let newer = acks[0].fragment_number.clone().unwrap();
+    assert_eq!(
+        cmp_fragment_numbers(&numbers[2], &newer),
+        std::cmp::Ordering::Less
+    );
+    let store = FragmentStore::open(&stream_path).unwrap();
+    assert_eq!(store.fragments().len(), 4);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn invalid_fragments_get_error_acks_and_are_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_media(dir.path()).await;
+    create_stream(&server, "cam1").await;
+
+    // Fragment 2 does not start with a key frame: 4006 INVALID_MKV_DATA for fragment 2.
+    let mut bad = Frag::new(2_000, 3);
+    bad.key_first = false;
+    let acks = put_media(&server, "cam1", &producer_mkv(&[Frag::new(1_000, 3), bad])).await;
+    let last = acks.last().unwrap();
+    assert_eq!(last.event_type, AckEventType::Error);
+    assert_eq!(last.error(), Some(AckErrorId::INVALID_MKV_DATA));
+    assert_eq!(last.fragment_timecode, Some(2_000));
+    assert_eq!(acks[3].event_type, AckEventType::Buffering);
+    assert_eq!(acks[3].fragment_number, last.fragment_number);
+    let store = FragmentStore::open(&stream_dir(&server, "cam1")).unwrap();
+    assert_eq!(
+        store.fragments().len(),
+        1,
+        "only the valid fragment is stored"
+    );
+
+    // Timecode going back: 4004.
+    let acks = put_media(
+        &server,
+        "cam1",
+        &producer_mkv(&[Frag::new(5_000, 2), Frag::new(4_000, 2)]),
+    )
+    .await;
+    assert_eq!(
+        acks.last().unwrap().error(),
+        Some(AckErrorId::FRAGMENT_TIMECODE_LESSER_THAN_PREVIOUS)
+    );
+
+    // Reserved tag name, and a fragment longer than 10 s: 4009, 4002.
+    let acks = put_media(
+        &server,
+        "cam1",
+        &producer_mkv(&[Frag::new(6_000, 2).with_tags(&[("AWS_MINE", "x")])]),
+    )
+    .await;
+    assert_eq!(
+        acks.last().unwrap().error(),
+        Some(AckErrorId::FRAGMENT_METADATA_LIMIT_REACHED)
+    );
+    let many: Vec<(String, String)> = (0..26).map(|i| (format!("t{i}"), "v".into())).collect();
+    let mut f = Frag::new(7_000, 1);
+    f.tags = many;
+    let acks = put_media(&server, "cam1", &producer_mkv(&[f])).await;
+    assert_eq!(
+        acks.last().unwrap().error(),
+        Some(AckErrorId::FRAGMENT_METADATA_LIMIT_REACHED)
+    );
+    let mut mkv = producer_mkv(&[Frag::new(8_000, 1)]);
+    // One more frame 10.04 s into the fragment (relative timecode 10040 fits 16 bits).
+    mkv.push(long_frame(8_000, 18_040));
+    let acks = put_media(&server, "cam1", &mkv).await;
+    assert_eq!(
+        acks.last().unwrap().error(),
+        Some(AckErrorId::MAX_FRAGMENT_DURATION_REACHED)
+    );
+
+    // Garbage: 4006.
+    let acks = put_media(
+        &server,
+        "cam1",
+        &[bytes::Bytes::from_static(b"not matroska at all")],
+    )
+    .await;
+    assert_eq!(
+        acks.last().unwrap().error(),
+        Some(AckErrorId::INVALID_MKV_DATA)
+    );
+
+    // An injected ERROR ack.
+    server.faults().inject(
+        FaultScope::Stream("cam1".into()),
+        Fault::AckError { error_id: 5000 },
+        1,
+    );
+    let acks = put_media(&server, "cam1", &producer_mkv(&[Frag::new(9_000, 1)])).await;
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].error(), Some(AckErrorId::INTERNAL_ERROR));
+
+    let store = FragmentStore::open(&stream_dir(&server, "cam1")).unwrap();
+    assert_eq!(
+        store.fragments().len(),
+        2,
+        "the valid fragment at 5000 ms only"
+    );
+    server.shutdown().await;
+}
+
+/// A SimpleBlock for track 1 at `timecode` in the cluster at `cluster` (not a key frame).
+fn long_frame(cluster: u64, timecode: u64) -> bytes::Bytes {
+    let rel = i16::try_from(timecode - cluster).unwrap();
+    let mut b = vec![0xA3, 0x88]; // SimpleBlock, size 8
+    b.push(0x81); // track 1
+    b.extend_from_slice(&rel.to_be_bytes());
+    b.push(0x00);
+    b.extend_from_slice(b"data");
+    bytes::Bytes::from(b)
+}
+
+#[tokio::test]
+async fn put_media_to_an_unknown_stream_is_refused_with_resource_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_media(dir.path()).await;
+    let mut req = kvs_e2ee_shared::kvs::putmedia::PutMediaRequest::new(
+        server.data_endpoint_url(),
+        kvs_e2ee_shared::kvs::StreamId::Name("nope".into()),
+        std::time::SystemTime::now(),
+        server.admin_credentials(),
+        server.region(),
+    );
+    req.body_channel = 1;
+    let (_tx, mut acks) = kvs_e2ee_shared::kvs::putmedia::PutMediaConnection::open(req)
+        .await
+        .unwrap();
+    let err = acks.recv().await.unwrap().expect_err("refused");
+    match err {
+        kvs_e2ee_shared::kvs::putmedia::PutMediaError::Service { error, .. } => {
+            assert_eq!(error.status, 404);
+            assert_eq!(
+                error.error_type.as_deref(),
+                Some("ResourceNotFoundException")
+            );
+        }
+        other => panic!("unexpected {other}"),
+    }
+    server.shutdown().await;
+}
