@@ -38,7 +38,7 @@
 //! - [`output`]: [`MkvOutput`], the playable MKV with the codec data restored.
 //! - [`report`]: [`Failure`]s and the [`Summary`].
 //! - [`inspect`]: [`Inspector`], what the cloud sees (`--inspect`).
-//! - [`run`]: live (GetMedia with resume) and archive reads against KVS or kvs-local.
+//! - [`mod@run`]: live (GetMedia with resume) and archive reads against KVS or kvs-local.
 #![forbid(unsafe_code)]
 
 pub mod inspect;

@@ -307,21 +307,23 @@ async fn read_live(
             _ = &mut stop => return Ok(()),
             _ = &mut ctrl_c => return Ok(()),
         };
-        let last = match ending {
+        match ending {
             Ending::Done if until_current => return Ok(()),
-            Ending::Done => "the service ended the response".to_owned(),
-            Ending::Dropped(e) => e,
-        };
-        attempts += 1;
-        if attempts > MAX_RECONNECTS {
-            return Err(RunError::Connection { attempts, last });
+            // KVS ends a response after a few quiet seconds: resume, it is not a failure.
+            Ending::Done => tracing::debug!("GetMedia response ended; resuming"),
+            Ending::Dropped(last) => {
+                attempts += 1;
+                if attempts > MAX_RECONNECTS {
+                    return Err(RunError::Connection { attempts, last });
+                }
+                tracing::info!("GetMedia connection dropped ({last}); resuming");
+            }
         }
-        tracing::info!("GetMedia connection ended ({last}); resuming");
         sink.reconnected();
         if let Some(token) = sink.continuation_token() {
             selector = StartSelector::ContinuationToken(token);
         }
-        tokio::time::sleep(RECONNECT_BACKOFF * attempts).await;
+        tokio::time::sleep(RECONNECT_BACKOFF * attempts.max(1)).await;
     }
 }
 

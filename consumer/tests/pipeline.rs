@@ -424,7 +424,13 @@ fn consumer_resumes_mid_fragment_without_gap_or_duplicate() {
     let head = encode(&segs[..2]);
     let seg2 = encode(&segs[2..3]);
     let tail = encode(&segs[3..]);
-    for cut in [1, 60, seg2.len() / 2, seg2.len() - 30] {
+    let frame1 = cluster_frames(&mut segs[2].clone())[1].data.clone();
+    let in_cluster = seg2
+        .windows(frame1.len())
+        .position(|w| w == frame1)
+        .unwrap()
+        + 5;
+    for cut in [1, 60, in_cluster, seg2.len() / 2, seg2.len() - 30] {
         let mut p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
         p.push(&head).unwrap();
         p.push(&seg2[..cut]).unwrap();

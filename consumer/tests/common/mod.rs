@@ -349,3 +349,32 @@ pub fn have_tool(tool: &str) -> bool {
     }
     ok
 }
+
+/// Key files in a temporary folder: a viewer identity, a trusted-cameras file naming the
+/// camera, and the secret keys behind them for sealing test streams.
+pub struct KeyFiles {
+    pub dir: tempfile::TempDir,
+    pub identity: std::path::PathBuf,
+    pub trust: std::path::PathBuf,
+    pub viewer: SecretKey,
+    pub camera: SecretKey,
+}
+
+pub fn key_files(seed: u64) -> KeyFiles {
+    use kvs_e2ee_keys::{Identity, KeyKind};
+    let mut rng = StdRng::seed_from_u64(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let viewer = Identity::generate(KeyKind::Viewer, &mut rng);
+    let camera = Identity::generate(KeyKind::Camera, &mut rng);
+    let identity = dir.path().join("viewer.key");
+    viewer.save_new(&identity).unwrap();
+    let trust = dir.path().join("cameras.txt");
+    std::fs::write(&trust, format!("{} front door\n", camera.public_text())).unwrap();
+    KeyFiles {
+        identity,
+        trust,
+        viewer: viewer.active().clone(),
+        camera: camera.active().clone(),
+        dir,
+    }
+}
