@@ -77,7 +77,10 @@ mod tests {
         let clip = Clip::parse(DEMO_CLIP).unwrap();
         assert_eq!(clip.tracks.len(), 2);
         assert_eq!(clip.frames_of(1).count(), 300, "10 s at 30 fps");
-        assert!(clip.frames_of(2).count() > 400, "AAC at 48 kHz: ~469 frames");
+        assert!(
+            clip.frames_of(2).count() > 400,
+            "AAC at 48 kHz: ~469 frames"
+        );
         assert!(clip.span() >= 9_900);
     }
 

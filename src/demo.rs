@@ -129,11 +129,19 @@ pub struct DemoReport {
 impl fmt::Display for DemoReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.camera;
-        writeln!(f, "kvs-local:  {} (IoT credentials at {})", self.endpoint, self.iot_endpoint)?;
+        writeln!(
+            f,
+            "kvs-local:  {} (IoT credentials at {})",
+            self.endpoint, self.iot_endpoint
+        )?;
         writeln!(
             f,
             "camera:     {} fragments sealed and sent ({} bytes), {} PERSISTED, {} resent, {} dropped",
-            c.fragments, c.bytes_sent, c.fragments_persisted, c.fragments_resent, c.dropped_fragments
+            c.fragments,
+            c.bytes_sent,
+            c.fragments_persisted,
+            c.fragments_resent,
+            c.dropped_fragments
         )?;
         writeln!(
             f,
@@ -145,8 +153,16 @@ impl fmt::Display for DemoReport {
             "cloud:      {} stored fragment files ({} bytes): none of {} probes cut from the clip's frames appears in them (ciphertext only)",
             self.stored_files, self.stored_bytes, self.probes
         )?;
-        writeln!(f, "outsider:   a viewer key that is not a recipient was refused: {}", self.outsider_refusal)?;
-        writeln!(f, "output:     {} (play it: ffplay {0})", self.output.display())?;
+        writeln!(
+            f,
+            "outsider:   a viewer key that is not a recipient was refused: {}",
+            self.outsider_refusal
+        )?;
+        writeln!(
+            f,
+            "output:     {} (play it: ffplay {0})",
+            self.output.display()
+        )?;
         write!(f, "done in {:.1} s", self.elapsed.as_secs_f64())
     }
 }
@@ -154,8 +170,8 @@ impl fmt::Display for DemoReport {
 /// Runs the demo.
 pub async fn run(opts: DemoOptions) -> Result<DemoReport, DemoError> {
     let started = Instant::now();
-    let server = kvs_local::Server::start(kvs_local::Config::new(opts.work_dir.join("kvs-data")))
-        .await?;
+    let server =
+        kvs_local::Server::start(kvs_local::Config::new(opts.work_dir.join("kvs-data"))).await?;
     let result = run_on(&server, &opts, started).await;
     server.shutdown().await;
     result
@@ -243,9 +259,14 @@ async fn create_stream(admin: &ConfigOptions) -> Result<(), DemoError> {
     let client = ClientConfig::load(admin.clone())
         .await
         .map_err(|e| DemoError::CreateStream(e.to_string()))?;
-    control::create_stream(&client.control_client(), STREAM, RETENTION_HOURS, Some("video/h264"))
-        .await
-        .map_err(|e| DemoError::CreateStream(e.to_string()))?;
+    control::create_stream(
+        &client.control_client(),
+        STREAM,
+        RETENTION_HOURS,
+        Some("video/h264"),
+    )
+    .await
+    .map_err(|e| DemoError::CreateStream(e.to_string()))?;
     // kvs-local makes a stream ACTIVE at once; DescribeStream proves it is there.
     control::describe_stream(&client.control_client(), &StreamId::Name(STREAM.into()))
         .await
@@ -279,11 +300,19 @@ impl Keys {
         let (outsider, _) = make(KeyKind::Viewer, "outsider.key")?;
         let recipients = write_file(
             &dir.join("recipients.txt"),
-            format!("# viewers this camera encrypts to\n{} owner\n", viewer_id.public_text()).as_bytes(),
+            format!(
+                "# viewers this camera encrypts to\n{} owner\n",
+                viewer_id.public_text()
+            )
+            .as_bytes(),
         )?;
         let trusted = write_file(
             &dir.join("cameras.txt"),
-            format!("# cameras this viewer trusts\n{} {STREAM}\n", camera_id.public_text()).as_bytes(),
+            format!(
+                "# cameras this viewer trusts\n{} {STREAM}\n",
+                camera_id.public_text()
+            )
+            .as_bytes(),
         )?;
         Ok(Self {
             camera,
@@ -343,7 +372,9 @@ async fn read_back(
 ) -> Result<Outcome, DemoError> {
     let outcome = kvs_e2ee_consumer::run(viewer_config(admin, viewer, trusted, output)?).await?;
     if let Some(stopped) = &outcome.stopped {
-        return Err(DemoError::Check(format!("the viewer stopped early: {stopped}")));
+        return Err(DemoError::Check(format!(
+            "the viewer stopped early: {stopped}"
+        )));
     }
     if !outcome.summary.all_verified() {
         return Err(DemoError::Check(format!(
@@ -477,9 +508,13 @@ async fn outsider_is_refused(
     keys: &Keys,
 ) -> Result<String, DemoError> {
     let output = opts.work_dir.join("outsider.mkv");
-    let outcome =
-        kvs_e2ee_consumer::run(viewer_config(admin, &keys.outsider, &keys.trusted, &output)?)
-            .await?;
+    let outcome = kvs_e2ee_consumer::run(viewer_config(
+        admin,
+        &keys.outsider,
+        &keys.trusted,
+        &output,
+    )?)
+    .await?;
     if outcome.summary.frames_written > 0 || outcome.success() {
         return Err(DemoError::Check(format!(
             "a viewer that is not a recipient was given {} frames",
