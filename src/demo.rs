@@ -221,7 +221,7 @@ async fn run_on(
 
     let viewer = read_back(&admin, &keys.viewer, &keys.trusted, &opts.output).await?;
     let (frames, frame_bytes) = compare_frames(&opts.output)?;
-    let stored = scan_stored(&server.data_dir().to_owned())?;
+    let stored = scan_stored(server.data_dir())?;
     let probes = clip_probes()?;
     if let Some(hit) = stored.find_any(&probes) {
         return Err(DemoError::Check(format!(
