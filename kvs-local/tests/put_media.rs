@@ -282,3 +282,61 @@ async fn a_fragment_cut_off_mid_way_is_never_stored_and_idle_acks_keep_the_conne
     drop(tx);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn relative_timecodes_count_from_the_start_header_and_a_deleted_stream_gets_4507() {
+    use kvs_e2ee_shared::kvs::putmedia::{PutMediaConnection, PutMediaRequest, TimecodeType};
+    use std::time::{Duration, SystemTime};
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_media(dir.path()).await;
+    create_stream(&server, "cam1").await;
+    let open = || async {
+        let mut req = PutMediaRequest::new(
+            server.data_endpoint_url(),
+            kvs_e2ee_shared::kvs::StreamId::Name("cam1".into()),
+            SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_500),
+            server.admin_credentials(),
+            server.region(),
+        );
+        req.timecode_type = TimecodeType::Relative;
+        PutMediaConnection::open(req).await.unwrap()
+    };
+    let mkv = producer_mkv(&[Frag::new(0, 2), Frag::new(2_000, 2), Frag::new(4_000, 2)]);
+    let (mut tx, mut acks) = open().await;
+    tx.send(mkv[0].clone()).await.unwrap();
+    tx.send(mkv[1].clone()).await.unwrap();
+    tx.finish();
+    while let Some(ev) = acks.recv().await {
+        ev.unwrap();
+    }
+    let store = FragmentStore::open(&stream_dir(&server, "cam1")).unwrap();
+    let producer: Vec<i64> = store
+        .fragments()
+        .iter()
+        .map(|f| f.producer_timestamp_ms)
+        .collect();
+    assert_eq!(producer, [1_700_000_000_500, 1_700_000_002_500]);
+
+    // The stream is deleted while a fragment is being received.
+    let (tx, mut acks) = open().await;
+    tx.send(mkv[0].clone()).await.unwrap();
+    let first = acks.recv().await.unwrap().unwrap();
+    assert_eq!(first.event_type, AckEventType::Buffering);
+    let arn = server.state().streams.get("cam1").unwrap().arn;
+    common::admin(&server)
+        .delete_stream()
+        .stream_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    tx.send(mkv[2].clone()).await.unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(5), acks.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(err.error(), Some(AckErrorId::STREAM_DELETED));
+    assert_eq!(err.fragment_number, first.fragment_number);
+    drop(tx);
+    server.shutdown().await;
+}
