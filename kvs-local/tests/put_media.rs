@@ -340,3 +340,53 @@ async fn relative_timecodes_count_from_the_start_header_and_a_deleted_stream_get
     drop(tx);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn two_overlapping_connections_both_store_their_fragments() {
+    use kvs_e2ee_shared::kvs::putmedia::{PutMediaConnection, PutMediaRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_media(dir.path()).await;
+    create_stream(&server, "cam1").await;
+    let open = || async {
+        let req = PutMediaRequest::new(
+            server.data_endpoint_url(),
+            kvs_e2ee_shared::kvs::StreamId::Name("cam1".into()),
+            std::time::SystemTime::now(),
+            server.admin_credentials(),
+            server.region(),
+        );
+        PutMediaConnection::open(req).await.unwrap()
+    };
+    // A producer rotating its connection: the old one still finishes its last fragment
+    // after the new one has started.
+    let (mut old_tx, mut old_acks) = open().await;
+    old_tx
+        .send(producer_mkv(&[Frag::new(1_000, 3)])[0].clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        old_acks.recv().await.unwrap().unwrap().event_type,
+        AckEventType::Buffering
+    );
+    let acks = put_media(
+        &server,
+        "cam1",
+        &producer_mkv(&[Frag::new(2_000, 3), Frag::new(3_000, 3)]),
+    )
+    .await;
+    assert_eq!(acks.len(), 6);
+    old_tx.finish();
+    let mut kinds = Vec::new();
+    while let Some(ev) = old_acks.recv().await {
+        kinds.push(ev.unwrap().event_type);
+    }
+    assert_eq!(kinds, [AckEventType::Received, AckEventType::Persisted]);
+    let store = FragmentStore::open(&stream_dir(&server, "cam1")).unwrap();
+    let timecodes: Vec<u64> = store
+        .fragments()
+        .iter()
+        .map(|f| f.cluster_timecode)
+        .collect();
+    assert_eq!(timecodes, [1_000, 2_000, 3_000], "in fragment-number order");
+    server.shutdown().await;
+}

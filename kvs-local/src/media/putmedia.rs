@@ -381,7 +381,7 @@ impl Session {
         let number = {
             let mut state = self.media.lock();
             let number = state.store.next_number(server_ms);
-            state.live = Some(super::LiveFragment {
+            state.live.push(super::LiveFragment {
                 meta: FragmentMeta {
                     fragment_number: number.clone(),
                     server_timestamp_ms: server_ms,
@@ -487,8 +487,8 @@ impl Session {
     fn append_live(&self, number: &str, bytes: &[u8], duration_ms: Option<i64>) -> u64 {
         let size = {
             let mut state = self.media.lock();
-            match &mut state.live {
-                Some(live) if live.meta.fragment_number == number => {
+            match state.live_mut(number) {
+                Some(live) => {
                     live.bytes.extend_from_slice(bytes);
                     live.meta.size = live.bytes.len() as u64;
                     if let Some(d) = duration_ms {
@@ -496,8 +496,7 @@ impl Session {
                     }
                     live.meta.size
                 }
-                // Another connection took over the stream; keep validating sizes anyway.
-                _ => 0,
+                None => 0,
             }
         };
         self.media.notify();
@@ -527,15 +526,12 @@ impl Session {
         .await;
         let stored = {
             let mut state = self.media.lock();
-            match state.live.take() {
-                Some(live) if live.meta.fragment_number == cur.number => state
+            match state.take_live(&cur.number) {
+                Some(live) => state
                     .store
                     .persist(live.meta, &live.bytes)
                     .map_err(|e| e.to_string()),
-                other => {
-                    state.live = other;
-                    Err("another PutMedia connection replaced the fragment".to_owned())
-                }
+                None => Err("the fragment in progress was lost".to_owned()),
             }
         };
         self.media.notify();
@@ -562,14 +558,7 @@ impl Session {
     /// Forgets the fragment in progress (never stored).
     fn abandon(&mut self) {
         if let Some(cur) = self.ingest.current.take() {
-            let mut state = self.media.lock();
-            if state
-                .live
-                .as_ref()
-                .is_some_and(|l| l.meta.fragment_number == cur.number)
-            {
-                state.live = None;
-            }
+            self.media.lock().take_live(&cur.number);
         }
         self.media.notify();
     }
