@@ -390,3 +390,47 @@ async fn two_overlapping_connections_both_store_their_fragments() {
     assert_eq!(timecodes, [1_000, 2_000, 3_000], "in fragment-number order");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_connection_over_the_configured_duration_gets_4003_at_the_next_fragment() {
+    use kvs_e2ee_shared::kvs::putmedia::{PutMediaConnection, PutMediaRequest};
+    use kvs_local::media::{MediaConfig, MediaPlane};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = kvs_local::Config::new(dir.path());
+    config.data_plane = Some(std::sync::Arc::new(MediaPlane::new(MediaConfig {
+        max_connection_duration: Some(Duration::from_millis(300)),
+        ..MediaConfig::default()
+    })));
+    let server = common::start_with(config).await;
+    create_stream(&server, "cam1").await;
+    let req = PutMediaRequest::new(
+        server.data_endpoint_url(),
+        kvs_e2ee_shared::kvs::StreamId::Name("cam1".into()),
+        std::time::SystemTime::now(),
+        server.admin_credentials(),
+        server.region(),
+    );
+    let (tx, mut acks) = PutMediaConnection::open(req).await.unwrap();
+    let mkv = producer_mkv(&[Frag::new(1_000, 2), Frag::new(2_000, 2)]);
+    tx.send(mkv[0].clone()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    tx.send(mkv[1].clone()).await.unwrap();
+    let mut events = Vec::new();
+    while let Some(ev) = tokio::time::timeout(Duration::from_secs(5), acks.recv())
+        .await
+        .unwrap()
+    {
+        events.push(ev.unwrap());
+    }
+    let kinds: Vec<AckEventType> = events.iter().map(|e| e.event_type).collect();
+    use AckEventType::{Buffering as B, Error as E, Persisted as P, Received as R};
+    assert_eq!(kinds, [B, R, P, E]);
+    assert_eq!(
+        events[3].error(),
+        Some(AckErrorId::MAX_CONNECTION_DURATION_REACHED)
+    );
+    assert_eq!(events[3].fragment_timecode, Some(2_000));
+    drop(tx);
+    server.shutdown().await;
+}

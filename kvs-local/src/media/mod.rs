@@ -47,6 +47,10 @@ pub struct MediaConfig {
     /// Kept this long when a stream's retention is 0 hours (KVS then keeps data only
     /// briefly for GetMedia; the exact time is not documented).
     pub zero_retention_keep: Duration,
+    /// PutMedia: refuse the first fragment that starts after the connection has been open
+    /// this long, with ErrorId 4003 (`MAX_CONNECTION_DURATION_REACHED`), so producers can
+    /// test connection rotation. `None` (default): no limit (KVS's is not documented).
+    pub max_connection_duration: Option<Duration>,
 }
 
 impl Default for MediaConfig {
@@ -55,6 +59,7 @@ impl Default for MediaConfig {
             idle_ack_interval: Duration::from_secs(3),
             get_media_idle_end: Duration::from_secs(3),
             zero_retention_keep: Duration::from_secs(3600),
+            max_connection_duration: None,
         }
     }
 }
