@@ -1,7 +1,8 @@
 //! GetMedia through the real `aws-sdk-kinesisvideomedia` client
 //! (`shared::kvs::getmedia::get_media`): KVS's element order compared with the real
 //! recording `tests/fixtures/kvs/test_mixed_tags.mkv`, every start selector, live frames
-//! flowing before their fragment is complete, and stored fragments served after a restart.
+//! flowing before their fragment is complete, stored fragments served after a restart,
+//! resuming after a dropped connection, and per-stream authorization of the data plane.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -342,5 +343,79 @@ async fn a_dropped_get_media_resumes_from_the_continuation_token() {
         .await,
     );
     assert_eq!(tag_values(&resumed, TAG_FRAGMENT_NUMBER), numbers[1..]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_camera_writes_only_its_own_stream_and_reads_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_media(dir.path()).await;
+    create_stream(&server, "cam1").await;
+    create_stream(&server, "cam2").await;
+    let session = server
+        .state()
+        .auth
+        .store()
+        .issue_session(kvs_local::auth::NewSession {
+            role_name: "KVSCameraCertificateBasedIAMRole".into(),
+            session_name: "cert".into(),
+            thing_name: Some("cam1".into()),
+            policy: kvs_local::auth::PolicyDocument::iot_camera_role(),
+            expires_at: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        });
+    let cam = aws_credential_types::Credentials::new(
+        &session.access_key_id,
+        session.secret_access_key.expose(),
+        Some(session.session_token.expose().to_owned()),
+        None,
+        "test",
+    );
+    let put = |stream: &'static str| {
+        let cam = cam.clone();
+        let server = &server;
+        async move {
+            let req = PutMediaRequest::new(
+                server.data_endpoint_url(),
+                StreamId::Name(stream.into()),
+                SystemTime::now(),
+                cam,
+                server.region(),
+            );
+            let (mut tx, mut acks) = PutMediaConnection::open(req).await.unwrap();
+            let _ = tx
+                .send(producer_mkv(&[Frag::new(1_000, 2)])[0].clone())
+                .await;
+            tx.finish();
+            let mut out = Vec::new();
+            while let Some(ev) = acks.recv().await {
+                out.push(ev);
+            }
+            out
+        }
+    };
+    let own = put("cam1").await;
+    assert_eq!(own.len(), 3, "BUFFERING, RECEIVED, PERSISTED");
+    assert!(own.iter().all(Result::is_ok));
+    let other = put("cam2").await;
+    let err = other[0].as_ref().expect_err("refused");
+    assert!(err.to_string().contains("AccessDenied"), "{err}");
+
+    let cfg = ClientConfig::load(ConfigOptions {
+        region: Some(server.region().to_owned()),
+        endpoint_url: Some(server.control_url().to_owned()),
+        credentials: CredentialSource::Static(cam),
+        media_stall_grace: None,
+    })
+    .await
+    .unwrap();
+    let client = cfg.media_client(server.data_endpoint_url());
+    let err = get_media(
+        &client,
+        &StreamId::Name("cam1".into()),
+        &StartSelector::Earliest,
+    )
+    .await
+    .expect_err("a camera may not read");
+    assert!(err.to_string().contains("AccessDenied"), "{err}");
     server.shutdown().await;
 }
