@@ -22,6 +22,7 @@ use kvs_e2ee_shared::kvs::getmedia::{
 use kvs_e2ee_shared::kvs::putmedia::{PutMediaConnection, PutMediaRequest};
 use kvs_e2ee_shared::mkv::{Demuxer, Event, Muxer, MuxerConfig, TrackEntry};
 use kvs_local::RunningServer;
+use kvs_local::media::store::{FRAGMENTS_DIR, INDEX_FILE};
 
 async fn media_client(server: &RunningServer) -> aws_sdk_kinesisvideomedia::Client {
     let cfg = ClientConfig::load(ConfigOptions {
@@ -184,11 +185,30 @@ async fn every_start_selector_and_the_kvs_tags() {
     // NOW with nobody sending: nothing, and the response ends.
     assert!(first_number(StartSelector::Now).await.is_empty());
 
-    // After a restart the stored fragments are served again.
+    // A crash while fragment 4 was being persisted: its file exists, its index line is
+    // torn. After a restart the complete fragments are served again, and only those.
+    let frag_dir = common::media::stream_dir(&server, "cam1").join(FRAGMENTS_DIR);
     server.shutdown().await;
+    let half = format!("{}9", &numbers[2][..46]);
+    std::fs::write(
+        frag_dir.join(format!("{half}.mkv")),
+        b"\x1a\x45\xdf\xa3half",
+    )
+    .unwrap();
+    let mut index = std::fs::OpenOptions::new()
+        .append(true)
+        .open(frag_dir.join(INDEX_FILE))
+        .unwrap();
+    std::io::Write::write_all(
+        &mut index,
+        format!("{{\"FragmentNumber\":\"{half}\"").as_bytes(),
+    )
+    .unwrap();
+    drop(index);
     let server = start_media(dir.path()).await;
     let again = events_of(&read_all(&server, "cam1", StartSelector::Earliest).await);
     assert_eq!(tag_values(&again, TAG_FRAGMENT_NUMBER), numbers);
+    assert!(!frag_dir.join(format!("{half}.mkv")).exists());
     server.shutdown().await;
 }
 

@@ -72,6 +72,25 @@ fn format_number(n: u128) -> String {
     format!("{NUMBER_PREFIX}{n:0width$}", width = NUMBER_DIGITS)
 }
 
+/// The complete lines of an index and the byte length they cover. A line without its
+/// newline, or one that does not parse, was being appended when the process stopped: it
+/// and anything after it never became durable.
+fn parse_index(text: &[u8]) -> (Vec<FragmentMeta>, usize) {
+    let mut fragments = Vec::new();
+    let mut good_len = 0usize;
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        let Some(body) = line.strip_suffix(b"\n") else {
+            break;
+        };
+        match serde_json::from_slice::<FragmentMeta>(body) {
+            Ok(m) => fragments.push(m),
+            Err(_) => break,
+        }
+        good_len += line.len();
+    }
+    (fragments, good_len)
+}
+
 /// The stored fragments of one stream, oldest first.
 #[derive(Debug)]
 pub struct FragmentStore {
@@ -81,7 +100,9 @@ pub struct FragmentStore {
 }
 
 impl FragmentStore {
-    /// Opens (creating if needed) `stream_dir/fragments`, recovering from a crash.
+    /// Opens (creating if needed) `stream_dir/fragments`, recovering from a crash. Only the
+    /// server may call this on a stream it serves (recovery deletes unfinished files); others
+    /// use [`FragmentStore::read_index`].
     pub fn open(stream_dir: &Path) -> Result<Self, Error> {
         let dir = stream_dir.join(FRAGMENTS_DIR);
         fsutil::create_dir_private(&dir)?;
@@ -91,20 +112,7 @@ impl FragmentStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(Error::io("read", &index, e)),
         };
-        let mut fragments = Vec::new();
-        let mut good_len = 0usize;
-        for line in text.split_inclusive(|&b| b == b'\n') {
-            // A line without its newline, or one that does not parse, was being appended
-            // when the process stopped: it and anything after it never became durable.
-            let Some(body) = line.strip_suffix(b"\n") else {
-                break;
-            };
-            match serde_json::from_slice::<FragmentMeta>(body) {
-                Ok(m) => fragments.push(m),
-                Err(_) => break,
-            }
-            good_len += line.len();
-        }
+        let (mut fragments, good_len) = parse_index(&text);
         if good_len != text.len() {
             tracing::warn!(index = %index.display(), kept = fragments.len(), "cutting a torn fragment index line");
             let f = fs::OpenOptions::new()
@@ -128,6 +136,20 @@ impl FragmentStore {
         };
         store.remove_strays()?;
         Ok(store)
+    }
+
+    /// The complete fragments of a stream as its index lists them (ascending number),
+    /// without touching anything: safe while a server is writing (tests, tools).
+    pub fn read_index(stream_dir: &Path) -> Result<Vec<FragmentMeta>, Error> {
+        let index = stream_dir.join(FRAGMENTS_DIR).join(INDEX_FILE);
+        let text = match fs::read(&index) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(Error::io("read", &index, e)),
+        };
+        let (mut fragments, _) = parse_index(&text);
+        fragments.sort_by_key(FragmentMeta::ordinal);
+        Ok(fragments)
     }
 
     /// Deletes files the index does not name (temporary files, unfinished fragments).
