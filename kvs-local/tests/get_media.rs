@@ -131,7 +131,14 @@ async fn every_start_selector_and_the_kvs_tags() {
         Frag::new(2_000, 3),
         Frag::new(3_000, 3),
     ];
-    let acks = put_media(&server, "cam1", &producer_mkv(&frags)).await;
+    // Paced, so each fragment has its own server timestamp.
+    let acks = common::media::put_media_paced(
+        &server,
+        "cam1",
+        &producer_mkv(&frags),
+        Duration::from_millis(30),
+    )
+    .await;
     let numbers: Vec<String> = acks
         .iter()
         .step_by(3)
@@ -215,7 +222,8 @@ async fn every_start_selector_and_the_kvs_tags() {
 #[tokio::test]
 async fn live_frames_flow_before_their_fragment_is_complete() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_media(dir.path()).await;
+    // A generous idle end: the reader must still be there when the producer starts.
+    let server = common::media::start_media_with(dir.path(), Duration::from_secs(3)).await;
     create_stream(&server, "live").await;
     let client = media_client(&server).await;
     let mut media = get_media(&client, &StreamId::Name("live".into()), &StartSelector::Now)

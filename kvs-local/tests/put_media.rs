@@ -383,7 +383,7 @@ async fn a_connection_over_the_configured_duration_gets_4003_at_the_next_fragmen
     let dir = tempfile::tempdir().unwrap();
     let mut config = kvs_local::Config::new(dir.path());
     config.data_plane = Some(std::sync::Arc::new(MediaPlane::new(MediaConfig {
-        max_connection_duration: Some(Duration::from_millis(300)),
+        max_connection_duration: Some(Duration::from_millis(1_000)),
         ..MediaConfig::default()
     })));
     let server = common::start_with(config).await;
@@ -398,7 +398,7 @@ async fn a_connection_over_the_configured_duration_gets_4003_at_the_next_fragmen
     let (tx, mut acks) = PutMediaConnection::open(req).await.unwrap();
     let mkv = producer_mkv(&[Frag::new(1_000, 2), Frag::new(2_000, 2)]);
     tx.send(mkv[0].clone()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
     tx.send(mkv[1].clone()).await.unwrap();
     let mut events = Vec::new();
     while let Some(ev) = tokio::time::timeout(Duration::from_secs(5), acks.recv())
