@@ -2,9 +2,10 @@
 //! GetMediaForFragmentList ([`archive`]) over per-stream fragment storage ([`store`]).
 //!
 //! [`MediaPlane`] is the [`DataPlane`] registered by default in [`crate::Config::new`]. It
-//! keeps, per stream, the [`store::FragmentStore`] and the fragment being received (the
-//! *live* fragment, in memory) behind one lock, and a watch channel bumped on every change
-//! so GetMedia readers send frames as soon as they arrive.
+//! keeps, per stream, the [`store::FragmentStore`] and the fragments being received (the
+//! *live* fragments, in memory, one per open PutMedia connection) behind one lock, and a
+//! watch channel bumped on every change so GetMedia readers send frames as soon as they
+//! arrive.
 //!
 //! # Layout
 //! - [`store`]: fragment files and the index; crash recovery; retention.
