@@ -94,7 +94,7 @@ impl MediaPlane {
         if let Some(s) = map.get(&stream.folder) {
             return Ok(Arc::clone(s));
         }
-        let store = FragmentStore::open(&stream.dir())
+        let store = FragmentStore::recover(&stream.dir())
             .map_err(|e| ApiError::internal_failure(format!("storage error: {e}")))?;
         let (changed, _) = watch::channel(0);
         let media = Arc::new(StreamMedia {

@@ -100,10 +100,26 @@ pub struct FragmentStore {
 }
 
 impl FragmentStore {
-    /// Opens (creating if needed) `stream_dir/fragments`, recovering from a crash. Only the
-    /// server may call this on a stream it serves (recovery deletes unfinished files); others
-    /// use [`FragmentStore::read_index`].
+    /// A read-only view of a stream's stored fragments: reads the index (complete lines
+    /// only) and changes nothing, so it is safe while a server writes the stream (tests,
+    /// tools). `read` works; do not `persist` or `expire` through it.
     pub fn open(stream_dir: &Path) -> Result<Self, Error> {
+        let fragments = Self::read_index(stream_dir)?;
+        Ok(Self {
+            last_number: fragments
+                .iter()
+                .map(FragmentMeta::ordinal)
+                .max()
+                .unwrap_or(0),
+            dir: stream_dir.join(FRAGMENTS_DIR),
+            fragments,
+        })
+    }
+
+    /// Opens (creating if needed) `stream_dir/fragments` for the server that owns it,
+    /// recovering from a crash: cuts a torn last index line and deletes files the index
+    /// does not name. Never call this on a stream a running server serves.
+    pub fn recover(stream_dir: &Path) -> Result<Self, Error> {
         let dir = stream_dir.join(FRAGMENTS_DIR);
         fsutil::create_dir_private(&dir)?;
         let index = dir.join(INDEX_FILE);
@@ -268,13 +284,13 @@ mod tests {
     #[test]
     fn numbers_are_47_digits_and_increase_across_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = FragmentStore::open(dir.path()).expect("open");
+        let mut s = FragmentStore::recover(dir.path()).expect("open");
         let a = s.next_number(1_700_000_000_000);
         let b = s.next_number(1_600_000_000_000); // clock went back: still increases
         assert_eq!(a.len(), 47);
         assert!(parse_number(&b) > parse_number(&a));
         s.persist(meta(b.clone(), 1), b"abc").expect("persist");
-        let mut s = FragmentStore::open(dir.path()).expect("reopen");
+        let mut s = FragmentStore::recover(dir.path()).expect("reopen");
         let c = s.next_number(0);
         assert!(parse_number(&c) > parse_number(&b));
         assert_eq!(s.fragments().len(), 1);
@@ -283,7 +299,7 @@ mod tests {
     #[test]
     fn torn_index_line_and_unindexed_files_are_dropped_on_open() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = FragmentStore::open(dir.path()).expect("open");
+        let mut s = FragmentStore::recover(dir.path()).expect("open");
         let a = s.next_number(1);
         s.persist(meta(a.clone(), 1), b"abc").expect("persist");
         let b = s.next_number(2);
@@ -296,7 +312,11 @@ mod tests {
             .expect("open index");
         f.write_all(b"{\"FragmentNumber\":\"9").expect("append");
         drop(f);
-        let s = FragmentStore::open(dir.path()).expect("reopen");
+        // A read-only view ignores the torn line and the stray file and touches nothing.
+        let view = FragmentStore::open(dir.path()).expect("view");
+        assert_eq!(view.fragments().len(), 1);
+        assert!(frag_dir.join(format!("{b}.mkv")).exists());
+        let s = FragmentStore::recover(dir.path()).expect("reopen");
         assert_eq!(s.fragments().len(), 1);
         assert!(!frag_dir.join(format!("{b}.mkv")).exists());
         assert_eq!(s.read(&s.fragments()[0]).expect("read"), b"abc");
@@ -307,7 +327,7 @@ mod tests {
     #[test]
     fn fragments_persisted_out_of_order_are_kept_in_number_order() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = FragmentStore::open(dir.path()).expect("open");
+        let mut s = FragmentStore::recover(dir.path()).expect("open");
         let a = s.next_number(1);
         let b = s.next_number(2);
         s.persist(meta(b.clone(), 2), b"b").expect("persist");
@@ -319,14 +339,14 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(order(&s), [a.clone(), b.clone()]);
-        let s = FragmentStore::open(dir.path()).expect("reopen");
+        let s = FragmentStore::recover(dir.path()).expect("reopen");
         assert_eq!(order(&s), [a, b]);
     }
 
     #[test]
     fn expiry_drops_old_fragments_and_their_files() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = FragmentStore::open(dir.path()).expect("open");
+        let mut s = FragmentStore::recover(dir.path()).expect("open");
         for t in [10, 20, 30] {
             let n = s.next_number(t);
             s.persist(meta(n, t), b"x").expect("persist");
@@ -335,7 +355,7 @@ mod tests {
         assert_eq!(s.expire(15).expect("expire"), 1);
         assert_eq!(s.fragments().len(), 2);
         assert!(s.read(&old).is_err());
-        let s = FragmentStore::open(dir.path()).expect("reopen");
+        let s = FragmentStore::recover(dir.path()).expect("reopen");
         assert_eq!(s.fragments().len(), 2);
     }
 }
