@@ -339,6 +339,7 @@ impl<W: Write> Pipeline<W> {
     fn start_cluster(&mut self, timecode: u64) -> Result<(), PipelineError> {
         if let Some(st) = self.restart.take() {
             if st.timecode == timecode && self.opener.restart_fragment(timecode) {
+                self.summary.fragments_resumed += 1;
                 self.cluster = Cluster::Open(OpenState {
                     skip: st.index,
                     index: 0,

@@ -229,6 +229,9 @@ pub struct Summary {
     pub fragments_missing: u64,
     /// Every failure, in order.
     pub failures: Vec<Failure>,
+    /// Fragments re-read from their start after the connection dropped in their middle
+    /// (frames already written are not written again).
+    pub fragments_resumed: u64,
     /// Sessions that ended without an end record within what was read (expected when a
     /// live read or a time range stops while the camera runs).
     pub unterminated_sessions: u64,

@@ -493,3 +493,118 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A producer streaming frame by frame while the viewer reads live; kvs-local cuts the
+/// viewer's GetMedia inside a fragment. The resumed read re-sends that fragment from its
+/// start: the output has every frame exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_resumes_live_getmedia_cut_mid_fragment() {
+    kvs_e2ee_shared::kvs::config::install_crypto_provider();
+    let mut resumed_somewhere = false;
+    // The cut must land inside a cluster that is still arriving; offsets around fragment 1.
+    for (n, cut) in [2_880u64, 2_960, 3_040].into_iter().enumerate() {
+        let data = tempfile::tempdir().unwrap();
+        let mut local = kvs_local::Config::new(data.path());
+        local.data_plane = Some(Arc::new(MediaPlane::new(MediaConfig {
+            idle_ack_interval: Duration::from_millis(300),
+            get_media_idle_end: Duration::from_millis(700),
+            ..MediaConfig::default()
+        })));
+        let server = kvs_local::Server::start(local).await.unwrap();
+        let client = ClientConfig::load(options(&server)).await.unwrap();
+        kvs_e2ee_shared::kvs::control::create_stream(&client.control_client(), STREAM, 24, None)
+            .await
+            .unwrap();
+        let keys = key_files(20 + n as u64);
+        let mut world = World::new(20);
+        world.viewer = keys.viewer.clone();
+        let camera = keys.camera.clone();
+        let mut sealer = world.sealer(STREAM, &camera);
+        let now_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let put = world.produce(&mut sealer, "A", now_ms, FRAGMENTS, true);
+
+        let mut req = PutMediaRequest::new(
+            server.data_endpoint_url(),
+            StreamId::Name(STREAM.into()),
+            SystemTime::now(),
+            server.admin_credentials(),
+            server.region(),
+        );
+        req.timecode_type = TimecodeType::Absolute;
+        let (mut tx, mut acks) = PutMediaConnection::open(req).await.unwrap();
+        server.faults().inject(
+            FaultScope::Stream(STREAM.into()),
+            Fault::DropConnectionAfterBytes { bytes: cut },
+            1,
+        );
+        let s = Setup {
+            server,
+            _data: data,
+            keys,
+            base: now_ms,
+            put: put.clone(),
+        };
+        let out = s.keys.dir.path().join("live.mkv");
+        let mode = Mode::Live {
+            start: Start::Earliest,
+            until_current: true,
+        };
+        let mut c = config(
+            &s,
+            mode,
+            &out,
+            s.keys.viewer.clone(),
+            s.keys.camera.public_key(),
+        );
+        c.catch_up_idle = Duration::from_millis(1_500);
+        let producer = async move {
+            let mut mux = Muxer::new(MuxerConfig::default());
+            let mut b = BytesMut::new();
+            mux.write_header(&mut b, &clear_tracks()).unwrap();
+            for item in &put {
+                match item {
+                    Item::Tags(tags) => mux.write_tags(&mut b, tags).unwrap(),
+                    Item::Cluster { timecode, frames } => {
+                        mux.start_cluster(&mut b, *timecode).unwrap();
+                        for f in frames {
+                            mux.write_frame(&mut b, f.track, f.timecode, f.keyframe, &f.data)
+                                .unwrap();
+                            tx.send(b.split().freeze()).await.unwrap();
+                            tokio::time::sleep(Duration::from_millis(40)).await;
+                        }
+                    }
+                }
+            }
+            tx.send(b.split().freeze()).await.unwrap();
+            tx.finish();
+            while let Some(ev) = tokio::time::timeout(Duration::from_secs(10), acks.recv())
+                .await
+                .unwrap()
+            {
+                assert_ne!(ev.unwrap().event_type, AckEventType::Error);
+            }
+        };
+        let (outcome, ()) = tokio::join!(run(c), producer);
+        assert!(
+            s.server.faults().list().is_empty(),
+            "cut {cut}: the connection was cut"
+        );
+        assert!(
+            outcome.success(),
+            "cut {cut}: {:?} {}",
+            outcome.stopped,
+            outcome.summary
+        );
+        assert_eq!(
+            read_output(&std::fs::read(&out).unwrap()).payloads(),
+            frames_of("A", &[0, 1, 2, 3, 4]),
+            "cut {cut}"
+        );
+        resumed_somewhere |= outcome.summary.fragments_resumed > 0;
+        s.server.shutdown().await;
+    }
+    assert!(resumed_somewhere, "no cut landed inside a fragment");
+}

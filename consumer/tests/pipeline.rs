@@ -441,6 +441,11 @@ fn consumer_resumes_mid_fragment_without_gap_or_duplicate() {
         assert!(err.is_none(), "cut {cut}: {err:?}");
         assert!(summary.all_verified(), "cut {cut}: {summary}");
         assert_eq!(read_output(&out).payloads(), all_a(), "cut {cut}");
+        assert_eq!(
+            summary.fragments_resumed,
+            u64::from(cut == in_cluster),
+            "cut {cut}"
+        );
     }
 }
 
