@@ -35,6 +35,7 @@ proptest! {
         let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], keep_going);
         let (out, _, _) = run_pipeline(p, &data, chunk);
         prop_assert!(read_output_lenient(&out).iter().all(|f| all_plaintexts().contains(f)));
+        kvs_e2ee_consumer::fuzzing::pipeline_arbitrary(&data);
     }
 
     #[test]
