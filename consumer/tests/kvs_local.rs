@@ -608,3 +608,29 @@ async fn consumer_resumes_live_getmedia_cut_mid_fragment() {
     }
     assert!(resumed_somewhere, "no cut landed inside a fragment");
 }
+
+/// `-o -` into a reader that goes away (a player closed): a clean exit, not an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_treats_broken_pipe_as_clean_exit() {
+    let s = setup(17).await;
+    let mut cmd = binary(&s, &["--start", "earliest", "--until-current", "-o", "-"]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = tokio::time::timeout(
+        LIMIT,
+        tokio::task::spawn_blocking(move || {
+            let mut child = cmd.spawn().unwrap();
+            // The reader is gone before the first byte: every write hits EPIPE.
+            drop(child.stdout.take());
+            child.wait_with_output().unwrap()
+        }),
+    )
+    .await
+    .expect("the binary finishes in time")
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("error"), "{err}");
+    assert!(!err.contains("5 fragments verified"), "it stopped at the closed pipe: {err}");
+    s.server.shutdown().await;
+}
