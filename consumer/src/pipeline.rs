@@ -28,6 +28,9 @@ use crate::report::{Failure, FailureKind, FragmentRef, Summary};
 /// Default bound on a cluster buffered while its header has not arrived (one fragment; KVS
 /// caps fragments at 50 MB).
 pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 64 << 20;
+/// Most tags gathered from consecutive `Tags` elements before they are handed over anyway
+/// (a real group holds at most 25 producer tags plus KVS's own; this bounds memory).
+const MAX_PENDING_TAGS: usize = 256;
 /// Fragments remembered to name those that later chain verdicts refer to.
 const RECENT_REFS: usize = 64;
 
@@ -237,7 +240,10 @@ impl<W: Write> Pipeline<W> {
                     .extend(t.tags.into_iter().filter_map(|st| match st.value {
                         TagValue::String(v) => Some((st.name, v)),
                         _ => None,
-                    }))
+                    }));
+                if self.tags.len() > MAX_PENDING_TAGS {
+                    self.flush_tags()?;
+                }
             }
             Event::ClusterStart { timecode, .. } => {
                 self.end_cluster()?;

@@ -535,6 +535,17 @@ async fn consumer_resumes_live_getmedia_cut_mid_fragment() {
         );
         req.timecode_type = TimecodeType::Absolute;
         let (mut tx, mut acks) = PutMediaConnection::open(req).await.unwrap();
+        // The fault must hit the viewer's GetMedia, not this PutMedia: inject it only once
+        // kvs-local has admitted the PutMedia request (its first ACK, an IDLE, proves it).
+        let mut mux = Muxer::new(MuxerConfig::default());
+        let mut b = BytesMut::new();
+        mux.write_header(&mut b, &clear_tracks()).unwrap();
+        tx.send(b.split().freeze()).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), acks.recv())
+            .await
+            .expect("an ACK from the admitted PutMedia")
+            .unwrap()
+            .unwrap();
         server.faults().inject(
             FaultScope::Stream(STREAM.into()),
             Fault::DropConnectionAfterBytes { bytes: cut },
@@ -561,9 +572,6 @@ async fn consumer_resumes_live_getmedia_cut_mid_fragment() {
         );
         c.catch_up_idle = Duration::from_millis(1_500);
         let producer = async move {
-            let mut mux = Muxer::new(MuxerConfig::default());
-            let mut b = BytesMut::new();
-            mux.write_header(&mut b, &clear_tracks()).unwrap();
             for item in &put {
                 match item {
                     Item::Tags(tags) => mux.write_tags(&mut b, tags).unwrap(),
@@ -631,6 +639,9 @@ async fn binary_treats_broken_pipe_as_clean_exit() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(!err.contains("error"), "{err}");
-    assert!(!err.contains("5 fragments verified"), "it stopped at the closed pipe: {err}");
+    assert!(
+        !err.contains("5 fragments verified"),
+        "it stopped at the closed pipe: {err}"
+    );
     s.server.shutdown().await;
 }
