@@ -645,3 +645,62 @@ async fn binary_treats_broken_pipe_as_clean_exit() {
     );
     s.server.shutdown().await;
 }
+
+/// A device that views with its IoT certificate: the binary gets temporary credentials from
+/// kvs-local's IoT credentials provider over mutual TLS. kvs-local's default role is the
+/// KVS guide's camera policy, which does not allow GetMedia: the refusal names the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_uses_iot_credentials_and_reports_policy_refusal() {
+    let s = setup(18).await;
+    let iot = s
+        .server
+        .iot_url()
+        .expect("kvs-local serves IoT credentials");
+    let thing = s
+        .server
+        .provision_thing(
+            STREAM,
+            kvs_local::iot::KeyType::EcP256,
+            &s.keys.dir.path().join("device"),
+        )
+        .unwrap();
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args([
+        "--stream",
+        STREAM,
+        "--identity",
+        s.keys.identity.to_str().unwrap(),
+        "--trust",
+        s.keys.trust.to_str().unwrap(),
+        "--endpoint-url",
+        s.server.control_url(),
+        "--region",
+        s.server.region(),
+        "--until-current",
+        "-o",
+        "/dev/null",
+        "--iot-endpoint",
+        &iot,
+        "--iot-role-alias",
+        &thing.role_alias,
+        "--iot-thing-name",
+        STREAM,
+        "--iot-cert",
+        thing.certificate_path.to_str().unwrap(),
+        "--iot-key",
+        thing.private_key_path.to_str().unwrap(),
+        "--iot-ca",
+        thing.ca_path.to_str().unwrap(),
+    ])
+    .env_remove("AWS_ACCESS_KEY_ID")
+    .env_remove("AWS_SECRET_ACCESS_KEY")
+    .env_remove("AWS_ENDPOINT_URL");
+    let o = output_of(cmd).await;
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("GetMedia") && err.contains("assumed-role/KVSCameraCertificateBasedIAMRole"),
+        "{err}"
+    );
+    s.server.shutdown().await;
+}

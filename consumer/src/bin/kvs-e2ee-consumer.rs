@@ -11,7 +11,8 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use kvs_e2ee_consumer::{Config, Mode, OutputTarget, Start, run};
 use kvs_e2ee_keys::{Identity, KeyKind, KeyList};
-use kvs_e2ee_shared::kvs::config::ConfigOptions;
+use kvs_e2ee_shared::kvs::config::{ConfigOptions, CredentialSource};
+use kvs_e2ee_shared::kvs::iot::IotConfig;
 
 /// Exit code: something read did not verify (or the read stopped at a failure).
 const EXIT_NOT_VERIFIED: u8 = 1;
@@ -62,6 +63,48 @@ struct Cli {
     /// AWS region.
     #[arg(long)]
     region: Option<String>,
+    /// Named AWS profile for credentials (default: the standard chain).
+    #[arg(long, conflicts_with = "iot_endpoint")]
+    profile: Option<String>,
+    /// AWS IoT credentials endpoint, for a device that views with its certificate.
+    #[arg(long, requires_all = ["iot_role_alias", "iot_thing_name", "iot_cert", "iot_key", "iot_ca"])]
+    iot_endpoint: Option<String>,
+    /// IoT role alias.
+    #[arg(long, requires = "iot_endpoint")]
+    iot_role_alias: Option<String>,
+    /// IoT thing name.
+    #[arg(long, requires = "iot_endpoint")]
+    iot_thing_name: Option<String>,
+    /// Device certificate (PEM).
+    #[arg(long, requires = "iot_endpoint")]
+    iot_cert: Option<PathBuf>,
+    /// Device private key (PEM).
+    #[arg(long, requires = "iot_endpoint")]
+    iot_key: Option<PathBuf>,
+    /// Root CA of the IoT endpoint (PEM).
+    #[arg(long, requires = "iot_endpoint")]
+    iot_ca: Option<PathBuf>,
+}
+
+impl Cli {
+    fn credentials(&self) -> CredentialSource {
+        match (
+            &self.iot_endpoint,
+            &self.iot_role_alias,
+            &self.iot_thing_name,
+            &self.iot_cert,
+            &self.iot_key,
+            &self.iot_ca,
+        ) {
+            (Some(e), Some(r), Some(t), Some(c), Some(k), Some(ca)) => {
+                CredentialSource::Iot(IotConfig::new(e, r, t, c, k, ca))
+            }
+            _ => match &self.profile {
+                Some(p) => CredentialSource::Profile(p.clone()),
+                None => CredentialSource::DefaultChain,
+            },
+        }
+    }
 }
 
 impl TryFrom<Cli> for Config {
@@ -103,6 +146,7 @@ impl TryFrom<Cli> for Config {
             }
             _ => (Vec::new(), Vec::new()),
         };
+        let credentials = cli.credentials();
         Ok(Config {
             stream: cli.stream,
             identities,
@@ -113,6 +157,7 @@ impl TryFrom<Cli> for Config {
             keep_going: cli.keep_going,
             inspect: cli.inspect,
             client: ConfigOptions {
+                credentials,
                 region: cli.region,
                 endpoint_url: cli.endpoint_url,
                 ..ConfigOptions::default()
