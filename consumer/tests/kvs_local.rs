@@ -704,3 +704,32 @@ async fn binary_uses_iot_credentials_and_reports_policy_refusal() {
     );
     s.server.shutdown().await;
 }
+
+/// A live read of a quiet stream keeps resuming the responses kvs-local ends when idle, and
+/// stops cleanly at `--max-duration`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_live_read_stops_at_max_duration() {
+    let s = setup(19).await;
+    let out = s.keys.dir.path().join("now.mkv");
+    let mode = Mode::Live {
+        start: Start::Now,
+        until_current: false,
+    };
+    let mut c = config(
+        &s,
+        mode,
+        &out,
+        s.keys.viewer.clone(),
+        s.keys.camera.public_key(),
+    );
+    c.max_duration = Some(Duration::from_millis(2_500));
+    let started = std::time::Instant::now();
+    let outcome = run(c).await;
+    let took = started.elapsed();
+    assert!(outcome.stopped.is_none(), "{:?}", outcome.stopped);
+    assert!(
+        took >= Duration::from_millis(2_400) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    s.server.shutdown().await;
+}
