@@ -145,12 +145,25 @@ enum Next {
 }
 
 fn pick(state: &StreamState, cursor: Cursor) -> Next {
-    if let Some(m) = state.store.fragments().iter().find(|m| cursor.admits(m)) {
-        return Next::Stored(m.clone());
-    }
-    match &state.live {
-        Some(l) if cursor.admits(&l.meta) => Next::Live(l.meta.fragment_number.clone()),
-        _ => Next::Nothing,
+    // The lowest-numbered admitted fragment, stored or live (two connections may finish
+    // fragments out of number order).
+    let stored = state
+        .store
+        .fragments()
+        .iter()
+        .filter(|m| cursor.admits(m))
+        .min_by_key(|m| m.ordinal());
+    let live = state
+        .live
+        .iter()
+        .map(|l| &l.meta)
+        .filter(|m| cursor.admits(m))
+        .min_by_key(|m| m.ordinal());
+    match (stored, live) {
+        (Some(s), Some(l)) if l.ordinal() < s.ordinal() => Next::Live(l.fragment_number.clone()),
+        (Some(s), _) => Next::Stored(s.clone()),
+        (None, Some(l)) => Next::Live(l.fragment_number.clone()),
+        (None, None) => Next::Nothing,
     }
 }
 
@@ -246,15 +259,15 @@ impl Reader {
                 Progress::Complete(m, b) => (m, b, true),
             };
             if !started {
-                // The head (up to the Cluster) is written at once when the fragment starts.
-                self.emit(fragment_head(&meta, &bytes), tx).await?;
+                // The head (up to the Cluster) is written at once when the fragment starts;
+                // KVS's head tags go before the Cluster.
                 started = true;
-                done += bytes
-                    .len()
-                    .min(usize::try_from(meta.cluster_offset).unwrap_or(0));
-                let rest = &bytes[done.min(bytes.len())..];
-                if !rest.is_empty() {
-                    self.emit(Bytes::copy_from_slice(rest), tx).await?;
+                self.emit(fragment_head(&meta, &bytes), tx).await?;
+                let at = usize::try_from(meta.cluster_offset)
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len());
+                if at < bytes.len() {
+                    self.emit(Bytes::copy_from_slice(&bytes[at..]), tx).await?;
                 }
                 done = bytes.len();
             } else if !bytes.is_empty() {
@@ -279,9 +292,7 @@ impl Reader {
             if room < bytes.len() as u64 {
                 let cut = bytes.slice(..usize::try_from(room).unwrap_or(0));
                 let _ = tx.send(Ok(cut)).await;
-                let _ = tx
-                    .send(Err("connection dropped (kvs-local fault injection)".into()))
-                    .await;
+                super::abort_response(tx, "GetMedia connection dropped (fault injection)").await;
                 return Err(Ended);
             }
         }
@@ -292,16 +303,8 @@ impl Reader {
 
 /// The state of fragment `number`, with its bytes from `from` on.
 fn progress(state: &StreamState, number: &str, from: usize) -> Progress {
-    if let Some(l) = state
-        .live
-        .as_ref()
-        .filter(|l| l.meta.fragment_number == number)
-    {
-        let from = if from == 0 {
-            0
-        } else {
-            from.min(l.bytes.len())
-        };
+    if let Some(l) = state.live(number) {
+        let from = from.min(l.bytes.len());
         return Progress::Live(l.meta.clone(), l.bytes[from..].to_vec());
     }
     match state.store.get(number) {

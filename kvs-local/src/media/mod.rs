@@ -92,7 +92,10 @@ impl MediaPlane {
             .map_err(|e| ApiError::internal_failure(format!("storage error: {e}")))?;
         let (changed, _) = watch::channel(0);
         let media = Arc::new(StreamMedia {
-            state: Mutex::new(StreamState { store, live: None }),
+            state: Mutex::new(StreamState {
+                store,
+                live: Vec::new(),
+            }),
             changed,
         });
         map.insert(stream.folder.clone(), Arc::clone(&media));
@@ -145,8 +148,32 @@ pub struct StreamMedia {
 pub struct StreamState {
     /// Complete fragments.
     pub store: FragmentStore,
-    /// The fragment being received, if any.
-    pub live: Option<LiveFragment>,
+    /// Fragments being received, one per open PutMedia connection at most (a producer
+    /// rotating its connection briefly has two).
+    pub live: Vec<LiveFragment>,
+}
+
+impl StreamState {
+    /// The live fragment numbered `number`.
+    pub fn live(&self, number: &str) -> Option<&LiveFragment> {
+        self.live.iter().find(|l| l.meta.fragment_number == number)
+    }
+
+    /// The live fragment numbered `number`, mutably.
+    pub fn live_mut(&mut self, number: &str) -> Option<&mut LiveFragment> {
+        self.live
+            .iter_mut()
+            .find(|l| l.meta.fragment_number == number)
+    }
+
+    /// Removes and returns the live fragment numbered `number`.
+    pub fn take_live(&mut self, number: &str) -> Option<LiveFragment> {
+        let i = self
+            .live
+            .iter()
+            .position(|l| l.meta.fragment_number == number)?;
+        Some(self.live.remove(i))
+    }
 }
 
 /// A fragment being received: its bytes so far (the future file content).
@@ -219,4 +246,19 @@ pub fn streaming_response(
         h.insert(REQUEST_ID_HEADER, v);
     }
     (tx, resp)
+}
+
+/// Aborts a streamed response after what was already queued has gone out: waits (up to a
+/// second) for the queue to drain and the connection to flush it, then fails the body so
+/// the client sees the connection break, as when AWS drops it.
+pub async fn abort_response(tx: &mpsc::Sender<Result<Bytes, BoxError>>, why: &'static str) {
+    for _ in 0..50 {
+        if tx.capacity() == tx.max_capacity() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The last frame pulled from the queue may still sit in the connection's write buffer.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let _ = tx.send(Err(why.into())).await;
 }

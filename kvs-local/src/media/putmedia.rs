@@ -112,6 +112,7 @@ fn admit(plane: &MediaPlane, ctx: &RequestContext, parts: &Parts) -> Result<Sess
     plane.expire(&stream, &media);
     Ok(Session {
         plane: plane.clone(),
+        registry: std::sync::Arc::clone(&ctx.state),
         stream,
         media,
         connection: ctx.connection.id,
@@ -158,6 +159,7 @@ struct Current {
 
 struct Session {
     plane: MediaPlane,
+    registry: std::sync::Arc<crate::router::ServerState>,
     stream: crate::streams::StreamRecord,
     media: std::sync::Arc<StreamMedia>,
     connection: u64,
@@ -226,11 +228,11 @@ impl Session {
             }
             Err(Stop::Drop) => {
                 self.abandon();
-                let _ = tx
-                    .send(Err(
-                        "connection dropped (kvs-local fault injection or broken body)".into(),
-                    ))
-                    .await;
+                // Swallow what the client already sent: closing a socket with unread
+                // input resets it, and the client would lose the ACKs written before.
+                let drain = async { while let Some(Ok(_)) = body.frame().await {} };
+                let _ = tokio::time::timeout(std::time::Duration::from_millis(200), drain).await;
+                super::abort_response(&tx, "PutMedia connection dropped").await;
             }
         }
     }
@@ -268,6 +270,7 @@ impl Session {
                 Err(e) => return Err(invalid_mkv(&e)),
             }
         }
+        self.check_stream()?;
         self.complete(tx).await
     }
 
@@ -289,6 +292,7 @@ impl Session {
             }
             Event::Tags(tags) => self.on_tags(&tags)?,
             Event::ClusterStart { timecode, .. } => {
+                self.check_stream()?;
                 self.complete(tx).await?;
                 self.start_fragment(timecode, tx).await?;
             }
@@ -377,7 +381,7 @@ impl Session {
         let number = {
             let mut state = self.media.lock();
             let number = state.store.next_number(server_ms);
-            state.live = Some(super::LiveFragment {
+            state.live.push(super::LiveFragment {
                 meta: FragmentMeta {
                     fragment_number: number.clone(),
                     server_timestamp_ms: server_ms,
@@ -483,8 +487,8 @@ impl Session {
     fn append_live(&self, number: &str, bytes: &[u8], duration_ms: Option<i64>) -> u64 {
         let size = {
             let mut state = self.media.lock();
-            match &mut state.live {
-                Some(live) if live.meta.fragment_number == number => {
+            match state.live_mut(number) {
+                Some(live) => {
                     live.bytes.extend_from_slice(bytes);
                     live.meta.size = live.bytes.len() as u64;
                     if let Some(d) = duration_ms {
@@ -492,12 +496,22 @@ impl Session {
                     }
                     live.meta.size
                 }
-                // Another connection took over the stream; keep validating sizes anyway.
-                _ => 0,
+                None => 0,
             }
         };
         self.media.notify();
         size
+    }
+
+    /// A stream deleted (or deleted and re-created) while the connection is open: 4507.
+    fn check_stream(&self) -> Result<(), Stop> {
+        match self.registry.streams.get_by_arn(&self.stream.arn) {
+            Some(_) => Ok(()),
+            None => Err(Stop::Reject(
+                AckErrorId::STREAM_DELETED,
+                "the stream was deleted".into(),
+            )),
+        }
     }
 
     /// The fragment in progress is complete: RECEIVED, store, PERSISTED.
@@ -512,15 +526,12 @@ impl Session {
         .await;
         let stored = {
             let mut state = self.media.lock();
-            match state.live.take() {
-                Some(live) if live.meta.fragment_number == cur.number => state
+            match state.take_live(&cur.number) {
+                Some(live) => state
                     .store
                     .persist(live.meta, &live.bytes)
                     .map_err(|e| e.to_string()),
-                other => {
-                    state.live = other;
-                    Err("another PutMedia connection replaced the fragment".to_owned())
-                }
+                None => Err("the fragment in progress was lost".to_owned()),
             }
         };
         self.media.notify();
@@ -547,14 +558,7 @@ impl Session {
     /// Forgets the fragment in progress (never stored).
     fn abandon(&mut self) {
         if let Some(cur) = self.ingest.current.take() {
-            let mut state = self.media.lock();
-            if state
-                .live
-                .as_ref()
-                .is_some_and(|l| l.meta.fragment_number == cur.number)
-            {
-                state.live = None;
-            }
+            self.media.lock().take_live(&cur.number);
         }
         self.media.notify();
     }

@@ -115,6 +115,8 @@ impl FragmentStore {
                 .and_then(|()| f.sync_all())
                 .map_err(|e| Error::io("truncate", &index, e))?;
         }
+        // Two connections may persist fragments out of number order: keep them sorted.
+        fragments.sort_by_key(FragmentMeta::ordinal);
         let store = Self {
             last_number: fragments
                 .iter()
@@ -156,7 +158,7 @@ impl FragmentStore {
         format_number(self.last_number)
     }
 
-    /// The complete fragments, oldest first (ascending fragment number).
+    /// The complete fragments in ascending fragment-number order.
     pub fn fragments(&self) -> &[FragmentMeta] {
         &self.fragments
     }
@@ -184,7 +186,10 @@ impl FragmentStore {
         f.write_all(&line)
             .and_then(|()| f.sync_data())
             .map_err(|e| Error::io("append to", &index, e))?;
-        self.fragments.push(meta);
+        let at = self
+            .fragments
+            .partition_point(|f| f.ordinal() < meta.ordinal());
+        self.fragments.insert(at, meta);
         Ok(())
     }
 
@@ -197,21 +202,24 @@ impl FragmentStore {
     /// Drops fragments received before `cutoff_ms` (data retention): index first (rewritten
     /// atomically), then their files. Returns how many were dropped.
     pub fn expire(&mut self, cutoff_ms: i64) -> Result<usize, Error> {
-        let keep_from = self
+        if self
             .fragments
             .iter()
-            .position(|f| f.server_timestamp_ms >= cutoff_ms)
-            .unwrap_or(self.fragments.len());
-        if keep_from == 0 {
+            .all(|f| f.server_timestamp_ms >= cutoff_ms)
+        {
             return Ok(0);
         }
+        let (dropped, kept): (Vec<FragmentMeta>, Vec<FragmentMeta>) = self
+            .fragments
+            .drain(..)
+            .partition(|f| f.server_timestamp_ms < cutoff_ms);
         let mut text = Vec::new();
-        for m in &self.fragments[keep_from..] {
+        for m in &kept {
             text.extend(serde_json::to_vec(m).expect("fragment metadata serializes"));
             text.push(b'\n');
         }
+        self.fragments = kept;
         fsutil::write_atomic(&self.dir.join(INDEX_FILE), &text)?;
-        let dropped: Vec<FragmentMeta> = self.fragments.drain(..keep_from).collect();
         for m in &dropped {
             let _ = fs::remove_file(self.path_of(&m.fragment_number));
         }
@@ -272,6 +280,25 @@ mod tests {
         assert_eq!(s.read(&s.fragments()[0]).expect("read"), b"abc");
         let text = fs::read_to_string(frag_dir.join(INDEX_FILE)).expect("index");
         assert!(text.ends_with("}\n") && text.lines().count() == 1);
+    }
+
+    #[test]
+    fn fragments_persisted_out_of_order_are_kept_in_number_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = FragmentStore::open(dir.path()).expect("open");
+        let a = s.next_number(1);
+        let b = s.next_number(2);
+        s.persist(meta(b.clone(), 2), b"b").expect("persist");
+        s.persist(meta(a.clone(), 1), b"a").expect("persist");
+        let order = |s: &FragmentStore| {
+            s.fragments()
+                .iter()
+                .map(|f| f.fragment_number.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(order(&s), [a.clone(), b.clone()]);
+        let s = FragmentStore::open(dir.path()).expect("reopen");
+        assert_eq!(order(&s), [a, b]);
     }
 
     #[test]
