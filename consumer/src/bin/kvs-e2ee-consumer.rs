@@ -263,3 +263,48 @@ async fn main() -> ExitCode {
         ExitCode::from(EXIT_NOT_VERIFIED)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn start_selectors_parse() {
+        assert_eq!(parse_start("now").unwrap(), Start::Now);
+        assert_eq!(parse_start("earliest").unwrap(), Start::Earliest);
+        assert_eq!(
+            parse_start("fragment:91343852333181432397633822764885441725874549018").unwrap(),
+            Start::Fragment("91343852333181432397633822764885441725874549018".into())
+        );
+        assert_eq!(
+            parse_start("producer-time:1700000000.5").unwrap(),
+            Start::ProducerTime(SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_500))
+        );
+        assert_eq!(
+            parse_start("server-time:2023-11-14T22:13:20Z").unwrap(),
+            Start::ServerTime(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        );
+        for bad in [
+            "",
+            "fragment:",
+            "fragment:12a",
+            "later",
+            "producer-time:soon",
+        ] {
+            assert!(parse_start(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+}
