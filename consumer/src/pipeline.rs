@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::io::Write;
 
 use kvs_e2ee_shared::envelope::{
-    ChainEvent, Disposition, FragmentOpener, OpenError, OpenerConfig, Tag, TagEvent,
+    ChainEvent, Disposition, FragmentOpener, OpenError, OpenerConfig, Tag, TagEvent, TrackCodecData,
 };
 use kvs_e2ee_shared::kvs::getmedia::{
     TAG_CONTINUATION_TOKEN, TAG_ERROR_CODE, TAG_ERROR_ID, TAG_FRAGMENT_NUMBER,
@@ -422,20 +422,31 @@ impl<W: Write> Pipeline<W> {
             st.release = release;
         }
         if release {
-            let clear = self
-                .clear_tracks
-                .as_deref()
-                .ok_or(PipelineError::NoTracks)?;
-            let tracks = match &start.info {
-                Some(info) => restore_tracks(clear, &info.tracks),
-                None => clear.to_vec(),
-            };
-            if !self.out.begin_fragment(timecode, &tracks)? && !self.tracks_warned {
-                self.tracks_warned = true;
-                tracing::warn!(
-                    "{fragment}: codec data changed; the output keeps the first fragment's"
-                );
-            }
+            let codec = start.info.as_ref().map(|i| i.tracks.as_slice());
+            self.begin_output(&fragment, timecode, codec)?;
+        }
+        Ok(())
+    }
+
+    /// Prepares the output for a released fragment: tracks restored from its header's codec
+    /// data (`None`: a `danger_accept_plaintext` cluster, tracks as they came).
+    fn begin_output(
+        &mut self,
+        fragment: &FragmentRef,
+        timecode: u64,
+        codec: Option<&[TrackCodecData]>,
+    ) -> Result<(), PipelineError> {
+        let clear = self
+            .clear_tracks
+            .as_deref()
+            .ok_or(PipelineError::NoTracks)?;
+        let tracks = match codec {
+            Some(codec) => restore_tracks(clear, codec),
+            None => clear.to_vec(),
+        };
+        if !self.out.begin_fragment(timecode, &tracks)? && !self.tracks_warned {
+            self.tracks_warned = true;
+            tracing::warn!("{fragment}: codec data changed; the output keeps the first fragment's");
         }
         Ok(())
     }

@@ -477,6 +477,22 @@ fn consumer_output_is_accepted_by_ffprobe() {
     let text = String::from_utf8(probe.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines, vec!["h264,15", "aac,5"], "{text}");
+
+    if have_tool("mkvinfo") {
+        let info = std::process::Command::new("mkvinfo")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            info.status.success(),
+            "{}",
+            String::from_utf8_lossy(&info.stderr)
+        );
+        let text = String::from_utf8_lossy(&info.stdout);
+        assert!(text.contains("Pixel width: 1280"), "{text}");
+        assert!(text.contains("Codec's private data: size 42"), "{text}");
+        assert!(text.contains("Sampling frequency: 48000"), "{text}");
+    }
 }
 
 #[test]
