@@ -341,7 +341,11 @@ pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
 /// Fails the test when the tool is missing and `CI` is set; otherwise says whether to run.
 pub fn have_tool(tool: &str) -> bool {
     // ffmpeg tools take `-version`, mkvtoolnix `--version`.
-    let flag = if tool.starts_with("ff") { "-version" } else { "--version" };
+    let flag = if tool.starts_with("ff") {
+        "-version"
+    } else {
+        "--version"
+    };
     let ok = std::process::Command::new(tool)
         .arg(flag)
         .output()
