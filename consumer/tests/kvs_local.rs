@@ -733,3 +733,61 @@ async fn consumer_live_read_stops_at_max_duration() {
     );
     s.server.shutdown().await;
 }
+
+/// Live reads that start mid-session (after a fragment number, at a producer time) decrypt
+/// their first fragment from its own segment, where its header follows the cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_starts_mid_session_by_fragment_number_and_time() {
+    use kvs_e2ee_shared::kvs::archive::{TimestampKind, list_fragments};
+    use kvs_e2ee_shared::kvs::control::{DataApi, get_data_endpoint};
+    let s = setup(21).await;
+    let client = ClientConfig::load(options(&s.server)).await.unwrap();
+    let stream = StreamId::Name(STREAM.into());
+    let endpoint = get_data_endpoint(&client.control_client(), &stream, DataApi::ListFragments)
+        .await
+        .unwrap();
+    let listed = list_fragments(
+        &client.archive_client(&endpoint),
+        &stream,
+        ms(s.base - 1_000),
+        ms(s.base + 10_000),
+        TimestampKind::Producer,
+    )
+    .await
+    .unwrap();
+    assert_eq!(listed.len(), FRAGMENTS);
+    for (n, start) in [
+        // kvs-local reads AfterFragmentNumber as inclusive, like the AWS docs' "from where".
+        Start::Fragment(listed[2].number.clone()),
+        Start::ProducerTime(ms(s.base + 2_000)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = s.keys.dir.path().join(format!("mid-{n}.mkv"));
+        let mode = Mode::Live {
+            start: start.clone(),
+            until_current: true,
+        };
+        let c = config(
+            &s,
+            mode,
+            &out,
+            s.keys.viewer.clone(),
+            s.keys.camera.public_key(),
+        );
+        let outcome = run(c).await;
+        assert!(
+            outcome.success(),
+            "{start:?}: {:?} {}",
+            outcome.stopped,
+            outcome.summary
+        );
+        assert_eq!(
+            read_output(&std::fs::read(&out).unwrap()).payloads(),
+            frames_of("A", &[2, 3, 4]),
+            "{start:?}"
+        );
+    }
+    s.server.shutdown().await;
+}
