@@ -178,7 +178,8 @@ impl fmt::Display for FailureKind {
                 let ids: Vec<String> = recipients.iter().map(ToString::to_string).collect();
                 write!(
                     f,
-                    "not a recipient: encrypted to {} but not to this identity",
+                    "not a recipient: encrypted to {}, none of them a generation of this identity \
+                     (viewer revoked, generation retired, or the wrong identity file)",
                     ids.join(", ")
                 )
             }
