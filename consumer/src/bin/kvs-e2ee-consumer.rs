@@ -237,9 +237,12 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
+    let read_something = outcome.summary.fragments_verified > 0
+        || outcome.summary.duplicates_dropped > 0
+        || !outcome.summary.failures.is_empty();
     if let Some(n) = outcome.inspected {
         eprintln!("{n} fragments listed (nothing decrypted)");
-    } else {
+    } else if read_something || outcome.stopped.is_none() {
         eprintln!("{}", outcome.summary);
     }
     match &outcome.stopped {
