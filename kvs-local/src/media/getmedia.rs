@@ -203,11 +203,15 @@ impl Reader {
                 Next::Stored(meta) => self.send_stored(&meta, &tx).await,
                 Next::Live(number) => self.follow_live(&number, &mut changes, &tx).await,
                 Next::Nothing => {
-                    match tokio::time::timeout(self.idle_end, changes.changed()).await {
-                        Ok(Ok(())) => continue,
-                        // Nothing new for a while (or the stream state went away): end the
-                        // response; the client resumes with the continuation token.
-                        _ => return,
+                    let wait = tokio::time::timeout(self.idle_end, changes.changed());
+                    tokio::select! {
+                        r = wait => match r {
+                            Ok(Ok(())) => continue,
+                            // Nothing new for a while (or the stream state went away): end
+                            // the response; the client resumes with the continuation token.
+                            _ => return,
+                        },
+                        () = tx.closed() => return,
                     }
                 }
             };
@@ -223,7 +227,7 @@ impl Reader {
         match read {
             Ok(bytes) => {
                 self.emit(fragment_head(meta, &bytes), tx).await?;
-                self.emit(fragment_tail(meta, &bytes, 0), tx).await
+                self.emit(fragment_tail(meta, &bytes), tx).await
             }
             Err(e) => {
                 tracing::warn!(error = %e, "GetMedia could not read a stored fragment");
@@ -279,8 +283,10 @@ impl Reader {
                 write_tail_tags(&mut out, &meta);
                 return self.emit(out.freeze(), tx).await;
             }
-            if changes.changed().await.is_err() {
-                return Err(Ended);
+            tokio::select! {
+                r = changes.changed() => r.map_err(|_| Ended)?,
+                // The client left while the producer is quiet: stop following.
+                () = tx.closed() => return Err(Ended),
             }
         }
     }
@@ -331,15 +337,14 @@ pub fn fragment_head(meta: &FragmentMeta, bytes: &[u8]) -> Bytes {
     out.freeze()
 }
 
-/// The rest of a complete fragment after [`fragment_head`], with `skip` bytes of the
-/// Cluster part already sent, then KVS's tail tags.
-fn fragment_tail(meta: &FragmentMeta, bytes: &[u8], skip: usize) -> Bytes {
+/// The rest of a complete fragment after [`fragment_head`] (from its Cluster on), then
+/// KVS's tail tags.
+fn fragment_tail(meta: &FragmentMeta, bytes: &[u8]) -> Bytes {
     let at = usize::try_from(meta.cluster_offset)
         .unwrap_or(usize::MAX)
         .min(bytes.len());
-    let start = (at + skip).min(bytes.len());
-    let mut out = BytesMut::with_capacity(bytes.len() - start + 256);
-    out.extend_from_slice(&bytes[start..]);
+    let mut out = BytesMut::with_capacity(bytes.len() - at + 256);
+    out.extend_from_slice(&bytes[at..]);
     write_tail_tags(&mut out, meta);
     out.freeze()
 }

@@ -116,6 +116,7 @@ fn admit(plane: &MediaPlane, ctx: &RequestContext, parts: &Parts) -> Result<Sess
         stream,
         media,
         connection: ctx.connection.id,
+        opened: std::time::Instant::now(),
         timecode_type,
         start_ms: start_ms.unwrap_or(0),
         fault,
@@ -147,6 +148,8 @@ struct Ingest {
     last_producer_ms: Option<i64>,
     /// Whether a Cluster was seen on this connection.
     any_cluster: bool,
+    /// Timecode of the latest Cluster seen (named by an ERROR refusing it).
+    cluster_timecode: u64,
 }
 
 /// The fragment in progress (its bytes live in the stream's live fragment).
@@ -163,6 +166,7 @@ struct Session {
     stream: crate::streams::StreamRecord,
     media: std::sync::Arc<StreamMedia>,
     connection: u64,
+    opened: std::time::Instant,
     timecode_type: TimecodeType,
     start_ms: i64,
     fault: Option<Fault>,
@@ -292,8 +296,17 @@ impl Session {
             }
             Event::Tags(tags) => self.on_tags(&tags)?,
             Event::ClusterStart { timecode, .. } => {
+                self.ingest.cluster_timecode = timecode;
                 self.check_stream()?;
                 self.complete(tx).await?;
+                if let Some(max) = self.plane.config().max_connection_duration
+                    && self.opened.elapsed() >= max
+                {
+                    return Err(Stop::Reject(
+                        AckErrorId::MAX_CONNECTION_DURATION_REACHED,
+                        format!("connection open for more than {max:?}"),
+                    ));
+                }
                 self.start_fragment(timecode, tx).await?;
             }
             Event::Frame(frame) => self.on_frame(&frame)?,
@@ -551,7 +564,10 @@ impl Session {
     fn error_target(&mut self) -> (u64, String) {
         match &self.ingest.current {
             Some(c) => (c.timecode, c.number.clone()),
-            None => (0, self.media.lock().store.next_number(now_ms())),
+            None => (
+                self.ingest.cluster_timecode,
+                self.media.lock().store.next_number(now_ms()),
+            ),
         }
     }
 
