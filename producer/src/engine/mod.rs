@@ -485,16 +485,29 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
                     return Ok(true);
                 }
                 Ok(Err(e)) => {
-                    // The body closed: the ACK stream carries the reason (e.g. a 403).
-                    let timeout = self.config.close_reason_timeout;
-                    let reason = tokio::time::timeout(timeout, acks.recv()).await;
-                    match reason {
-                        Ok(Some(Err(cause))) => self.on_ack(Some(Err(cause))).await?,
-                        _ => self.lose(format!("{e}")),
-                    }
+                    self.closed_while_sending(e).await?;
                     return Ok(false);
                 }
                 Err(a) => self.on_ack(a).await?,
+            }
+        }
+    }
+
+    /// The body channel closed under us: the ACK stream carries the reason
+    /// (a 403, an ERROR ack) and maybe late ACKs; read it briefly, then
+    /// reconnect if nothing decided otherwise.
+    async fn closed_while_sending(&mut self, e: PutMediaError) -> Result<(), EngineError> {
+        let deadline = Instant::now() + self.config.close_reason_timeout;
+        loop {
+            let Link::Up { acks, .. } = &mut self.link else {
+                return Ok(());
+            };
+            match tokio::time::timeout_at(deadline, acks.recv()).await {
+                Ok(item) => self.on_ack(item).await?,
+                Err(_) => {
+                    self.lose(format!("{e}"));
+                    return Ok(());
+                }
             }
         }
     }
