@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kvs_e2ee_keys::{Identity, KeyError, KeyKind, KeyList};
+use kvs_e2ee_keys::{Identity, KeyError, KeyKind, KeyList, PublicKey, SecretKey};
 use kvs_e2ee_shared::kvs::StreamId;
 use kvs_e2ee_shared::kvs::config::{
     ClientConfig, ConfigError as ClientConfigError, ConfigOptions, CredentialSource,
@@ -185,6 +185,19 @@ async fn ensure_stream(
     }
 }
 
+/// The camera's active secret key and the viewers' public keys.
+fn load_keys(config: &Config) -> Result<(SecretKey, Vec<PublicKey>), RunError> {
+    let identity = Identity::load_kind(&config.identity, KeyKind::Camera)?;
+    let recipients = KeyList::load(&config.recipients, KeyKind::Viewer)?;
+    let recipients: Vec<_> = recipients.entries().iter().map(|e| e.key).collect();
+    if recipients.is_empty() {
+        return Err(RunError::NoRecipients(
+            config.recipients.display().to_string(),
+        ));
+    }
+    Ok((identity.active().clone(), recipients))
+}
+
 fn open_store(config: &Config) -> Result<Box<dyn FragmentStore>, RunError> {
     match &config.spool {
         None => Ok(Box::new(FragmentBuffer::<Bytes>::new(config.buffer_size))),
@@ -232,6 +245,8 @@ pub async fn run_with(
     engine_config: EngineConfig,
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
+    // Keys first: a bad key file is named before any AWS setup can fail.
+    load_keys(&config)?;
     let client = ClientConfig::load(ConfigOptions {
         region: config.region.clone(),
         endpoint_url: config.endpoint_url.clone(),
@@ -252,7 +267,7 @@ pub async fn stream_with(
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
     // Keys first: a bad key file is reported before the source is opened.
-    Identity::load_kind(&config.identity, KeyKind::Camera)?;
+    load_keys(&config)?;
     let reader = MediaReader::open(&config.source).await?;
     stream_source(config, client, reader, engine_config, stop).await
 }
@@ -266,14 +281,7 @@ pub async fn stream_source(
     mut engine_config: EngineConfig,
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
-    let identity = Identity::load_kind(&config.identity, KeyKind::Camera)?;
-    let recipients = KeyList::load(&config.recipients, KeyKind::Viewer)?;
-    let recipients: Vec<_> = recipients.entries().iter().map(|e| e.key).collect();
-    if recipients.is_empty() {
-        return Err(RunError::NoRecipients(
-            config.recipients.display().to_string(),
-        ));
-    }
+    let (camera, recipients) = load_keys(&config)?;
     let control_client = client.control_client();
     ensure_stream(&control_client, &config.stream_name, config.create_stream).await?;
     let stream = StreamId::Name(config.stream_name.clone());
@@ -286,7 +294,7 @@ pub async fn stream_source(
     let fragment_ms = i64::try_from(config.fragment_duration.as_millis()).unwrap_or(i64::MAX);
     let packager = Packager::new(
         config.stream_name.clone(),
-        identity.active().clone(),
+        camera,
         recipients,
         fragment_ms,
         rand::rand_core::UnwrapErr(rand::rngs::SysRng),

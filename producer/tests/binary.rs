@@ -119,3 +119,35 @@ fn binary_exits_2_when_the_stream_is_missing_and_suggests_create_stream() {
     assert!(!err.contains(creds.secret_access_key()), "secret in output");
     rt.block_on(server.shutdown());
 }
+
+#[test]
+fn binary_streams_a_clip_to_kvs_local_and_exits_0_once_all_is_persisted() {
+    let dir = tempfile::tempdir().unwrap();
+    write_keys(dir.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let server = rt
+        .block_on(kvs_local::Server::start(kvs_local::Config::new(
+            dir.path().join("kvs"),
+        )))
+        .unwrap();
+    let creds = server.admin_credentials();
+    let clip = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/demo-clip.mkv");
+    let out = producer(dir.path())
+        .args(["--source", clip, "--create-stream", "--stats", "1s"])
+        .args(["--endpoint-url", server.control_url()])
+        .args(["--region", server.region()])
+        .env("AWS_ACCESS_KEY_ID", creds.access_key_id())
+        .env("AWS_SECRET_ACCESS_KEY", creds.secret_access_key())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("connected to PutMedia"), "{err}");
+    assert!(err.contains("fragments persisted"), "{err}");
+    assert!(!err.contains(creds.secret_access_key()), "secret in output");
+    let stored = server.state().streams.get("cam-1").unwrap().dir();
+    let store = kvs_local::media::store::FragmentStore::open(&stored).unwrap();
+    assert!(store.fragments().len() >= 2);
+    rt.block_on(server.shutdown());
+}
