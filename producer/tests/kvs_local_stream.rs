@@ -45,6 +45,10 @@ struct Camera {
 }
 
 async fn setup() -> Camera {
+    setup_with(|_| {}).await
+}
+
+async fn setup_with(tune: impl FnOnce(&mut kvs_local::Config)) -> Camera {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_owned();
     let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
@@ -57,9 +61,9 @@ async fn setup() -> Camera {
     )
     .unwrap();
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let server = Server::start(kvs_local::Config::new(path.join("kvs")))
-        .await
-        .unwrap();
+    let mut server_config = kvs_local::Config::new(path.join("kvs"));
+    tune(&mut server_config);
+    let server = Server::start(server_config).await.unwrap();
     Camera {
         camera: camera.public_key(),
         viewer: viewer.active().clone(),
@@ -391,4 +395,80 @@ async fn server_errors_and_throttling_on_reconnect_lose_nothing() {
     assert_eq!(got.len(), expected.len());
     assert!(got == expected, "frames lost, reordered or duplicated");
     cam.server.shutdown().await;
+}
+
+/// Writes `clip` into `writer` slowly (about `seconds` in all), as a camera would.
+async fn feed_slowly(mut writer: tokio::io::DuplexStream, clip: Vec<u8>, seconds: f64) {
+    let chunks = clip.chunks(16 * 1024).count().max(1);
+    let pause = Duration::from_secs_f64(seconds / chunks as f64);
+    for chunk in clip.chunks(16 * 1024) {
+        writer.write_all(chunk).await.unwrap();
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// A camera with its own IoT certificate, whose temporary credentials live
+/// two seconds, streams for several credential lifetimes (rotating the
+/// connection every 700 ms, so connections are signed with fresh
+/// credentials again and again): nothing is lost.
+#[tokio::test]
+async fn iot_credentials_expiring_every_two_seconds_lose_nothing() {
+    let cam = setup_with(|c| c.credential_duration_override = Some(Duration::from_secs(2))).await;
+    super_admin_create(&cam, "iot-cam").await;
+    let thing = cam
+        .server
+        .provision_thing(
+            "iot-cam",
+            kvs_local::iot::KeyType::EcP256,
+            &cam.dir.join("thing"),
+        )
+        .unwrap();
+    let config = cam.config("iot-cam", &["--source", CLIP, "--fragment-duration", "1s"]);
+    let expected = source_frames(&config).await;
+    let mut iot = kvs_e2ee_shared::kvs::iot::IotConfig::new(
+        cam.server.iot_url().unwrap(),
+        thing.role_alias.clone(),
+        "iot-cam",
+        thing.certificate_path.clone(),
+        thing.private_key_path.clone(),
+        thing.ca_path.clone(),
+    );
+    // Two-second credentials: refresh when less than half a second is left.
+    iot.refresh_margin = Duration::from_millis(500);
+    let client = ClientConfig::load(ConfigOptions {
+        region: Some(cam.server.region().to_owned()),
+        endpoint_url: Some(cam.server.control_url().to_owned()),
+        credentials: CredentialSource::Iot(iot),
+        media_stall_grace: None,
+    })
+    .await
+    .unwrap();
+    let (writer, pipe) = tokio::io::duplex(16 * 1024);
+    let reader = MediaReader::mkv("pipe".into(), Box::new(pipe));
+    let engine = EngineConfig {
+        rotate_after: Duration::from_millis(700),
+        ..fast()
+    };
+    let feeder = tokio::spawn(feed_slowly(writer, std::fs::read(CLIP).unwrap(), 5.0));
+    let stats = tokio::time::timeout(
+        Duration::from_secs(25),
+        stream_source(config, client, reader, engine, Arc::new(Notify::new())),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    feeder.await.unwrap();
+    assert!(stats.connections >= 4, "{stats:?}");
+    let got = cam.watch("iot-cam");
+    assert_eq!(got.len(), expected.len());
+    assert!(got == expected, "frames lost, reordered or duplicated");
+    cam.server.shutdown().await;
+}
+
+/// Creates `name` with the admin credentials (a camera may not create streams).
+async fn super_admin_create(cam: &Camera, name: &str) {
+    let client = cam.client().await;
+    kvs_e2ee_shared::kvs::control::create_stream(&client.control_client(), name, 24, None)
+        .await
+        .unwrap();
 }
