@@ -274,3 +274,73 @@ async fn live_frames_flow_before_their_fragment_is_complete() {
     assert_eq!(token.as_deref(), numbers.last().map(String::as_str));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_dropped_get_media_resumes_from_the_continuation_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_media(dir.path()).await;
+    create_stream(&server, "cam1").await;
+    let frags: Vec<Frag> = (1..=3).map(|i| Frag::new(i * 1_000, 5)).collect();
+    let acks = put_media(&server, "cam1", &producer_mkv(&frags)).await;
+    let numbers: Vec<String> = acks
+        .iter()
+        .step_by(3)
+        .map(|a| a.fragment_number.clone().unwrap())
+        .collect();
+    let whole = read_all(&server, "cam1", StartSelector::Earliest)
+        .await
+        .len() as u64;
+
+    // Cut the response half-way, inside fragment 2.
+    server.faults().inject(
+        kvs_local::faults::FaultScope::Stream("cam1".into()),
+        kvs_local::faults::Fault::DropConnectionAfterBytes { bytes: whole / 2 },
+        1,
+    );
+    let client = media_client(&server).await;
+    let mut media = get_media(
+        &client,
+        &StreamId::Name("cam1".into()),
+        &StartSelector::Earliest,
+    )
+    .await
+    .unwrap();
+    let mut got = Vec::new();
+    let mut broke = false;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = media.next_chunk().await {
+            match chunk {
+                Ok(c) => got.extend_from_slice(&c),
+                Err(_) => {
+                    broke = true;
+                    break;
+                }
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(broke, "the client sees the connection break");
+    assert_eq!(got.len() as u64, whole / 2);
+    let mut demux = Demuxer::new();
+    demux.push(&got);
+    let mut token = None;
+    while let Ok(Some(e)) = demux.next_event() {
+        if let Event::Tags(t) = e
+            && let Some(v) = t.get_str(TAG_CONTINUATION_TOKEN)
+        {
+            token = Some(v.to_owned());
+        }
+    }
+    assert_eq!(token.as_deref(), Some(numbers[0].as_str()));
+    let resumed = events_of(
+        &read_all(
+            &server,
+            "cam1",
+            StartSelector::ContinuationToken(token.unwrap()),
+        )
+        .await,
+    );
+    assert_eq!(tag_values(&resumed, TAG_FRAGMENT_NUMBER), numbers[1..]);
+    server.shutdown().await;
+}

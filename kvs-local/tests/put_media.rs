@@ -221,3 +221,122 @@ async fn put_media_to_an_unknown_stream_is_refused_with_resource_not_found() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_fragment_cut_off_mid_way_is_never_stored_and_idle_acks_keep_the_connection_alive() {
+    use kvs_e2ee_shared::kvs::putmedia::{PutMediaConnection, PutMediaRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_media(dir.path()).await;
+    create_stream(&server, "cam1").await;
+    let mkv = producer_mkv(&[Frag::new(1_000, 3), Frag::new(2_000, 3)]);
+    // Cut 20 bytes into fragment 2: its Cluster has started, its frames never arrive.
+    let cut = mkv[0].len() as u64 + 20;
+    server.faults().inject(
+        FaultScope::Stream("cam1".into()),
+        Fault::DropConnectionAfterBytes { bytes: cut },
+        1,
+    );
+    let open = || async {
+        let req = PutMediaRequest::new(
+            server.data_endpoint_url(),
+            kvs_e2ee_shared::kvs::StreamId::Name("cam1".into()),
+            std::time::SystemTime::now(),
+            server.admin_credentials(),
+            server.region(),
+        );
+        PutMediaConnection::open(req).await.unwrap()
+    };
+    let (mut tx, mut acks) = open().await;
+    for c in &mkv {
+        let _ = tx.send(c.clone()).await;
+    }
+    tx.finish();
+    let mut kinds = Vec::new();
+    let mut broke = false;
+    while let Some(ev) = tokio::time::timeout(std::time::Duration::from_secs(10), acks.recv())
+        .await
+        .unwrap()
+    {
+        match ev {
+            Ok(ev) if ev.event_type != AckEventType::Idle => kinds.push(ev.event_type),
+            Ok(_) => {}
+            Err(_) => broke = true,
+        }
+    }
+    use AckEventType::{Buffering as B, Persisted as P, Received as R};
+    assert_eq!(kinds, [B, R, P, B]);
+    assert!(broke, "the client sees the connection break");
+    let store = FragmentStore::open(&stream_dir(&server, "cam1")).unwrap();
+    assert_eq!(store.fragments().len(), 1);
+
+    // A producer that goes quiet gets IDLE events (every 300 ms in this test server).
+    let (tx, mut acks) = open().await;
+    tx.send(mkv[0].slice(..40)).await.unwrap();
+    let ev = tokio::time::timeout(std::time::Duration::from_secs(5), acks.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(ev.event_type, AckEventType::Idle);
+    assert_eq!(ev.fragment_number, None);
+    drop(tx);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn relative_timecodes_count_from_the_start_header_and_a_deleted_stream_gets_4507() {
+    use kvs_e2ee_shared::kvs::putmedia::{PutMediaConnection, PutMediaRequest, TimecodeType};
+    use std::time::{Duration, SystemTime};
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_media(dir.path()).await;
+    create_stream(&server, "cam1").await;
+    let open = || async {
+        let mut req = PutMediaRequest::new(
+            server.data_endpoint_url(),
+            kvs_e2ee_shared::kvs::StreamId::Name("cam1".into()),
+            SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_500),
+            server.admin_credentials(),
+            server.region(),
+        );
+        req.timecode_type = TimecodeType::Relative;
+        PutMediaConnection::open(req).await.unwrap()
+    };
+    let mkv = producer_mkv(&[Frag::new(0, 2), Frag::new(2_000, 2), Frag::new(4_000, 2)]);
+    let (mut tx, mut acks) = open().await;
+    tx.send(mkv[0].clone()).await.unwrap();
+    tx.send(mkv[1].clone()).await.unwrap();
+    tx.finish();
+    while let Some(ev) = acks.recv().await {
+        ev.unwrap();
+    }
+    let store = FragmentStore::open(&stream_dir(&server, "cam1")).unwrap();
+    let producer: Vec<i64> = store
+        .fragments()
+        .iter()
+        .map(|f| f.producer_timestamp_ms)
+        .collect();
+    assert_eq!(producer, [1_700_000_000_500, 1_700_000_002_500]);
+
+    // The stream is deleted while a fragment is being received.
+    let (tx, mut acks) = open().await;
+    tx.send(mkv[0].clone()).await.unwrap();
+    let first = acks.recv().await.unwrap().unwrap();
+    assert_eq!(first.event_type, AckEventType::Buffering);
+    let arn = server.state().streams.get("cam1").unwrap().arn;
+    common::admin(&server)
+        .delete_stream()
+        .stream_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    tx.send(mkv[2].clone()).await.unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(5), acks.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(err.error(), Some(AckErrorId::STREAM_DELETED));
+    assert_eq!(err.fragment_number, first.fragment_number);
+    drop(tx);
+    server.shutdown().await;
+}

@@ -246,15 +246,15 @@ impl Reader {
                 Progress::Complete(m, b) => (m, b, true),
             };
             if !started {
-                // The head (up to the Cluster) is written at once when the fragment starts.
-                self.emit(fragment_head(&meta, &bytes), tx).await?;
+                // The head (up to the Cluster) is written at once when the fragment starts;
+                // KVS's head tags go before the Cluster.
                 started = true;
-                done += bytes
-                    .len()
-                    .min(usize::try_from(meta.cluster_offset).unwrap_or(0));
-                let rest = &bytes[done.min(bytes.len())..];
-                if !rest.is_empty() {
-                    self.emit(Bytes::copy_from_slice(rest), tx).await?;
+                self.emit(fragment_head(&meta, &bytes), tx).await?;
+                let at = usize::try_from(meta.cluster_offset)
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len());
+                if at < bytes.len() {
+                    self.emit(Bytes::copy_from_slice(&bytes[at..]), tx).await?;
                 }
                 done = bytes.len();
             } else if !bytes.is_empty() {
@@ -279,9 +279,7 @@ impl Reader {
             if room < bytes.len() as u64 {
                 let cut = bytes.slice(..usize::try_from(room).unwrap_or(0));
                 let _ = tx.send(Ok(cut)).await;
-                let _ = tx
-                    .send(Err("connection dropped (kvs-local fault injection)".into()))
-                    .await;
+                super::abort_response(tx, "GetMedia connection dropped (fault injection)").await;
                 return Err(Ended);
             }
         }

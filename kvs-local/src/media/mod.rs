@@ -220,3 +220,18 @@ pub fn streaming_response(
     }
     (tx, resp)
 }
+
+/// Aborts a streamed response after what was already queued has gone out: waits (up to a
+/// second) for the queue to drain and the connection to flush it, then fails the body so
+/// the client sees the connection break, as when AWS drops it.
+pub async fn abort_response(tx: &mpsc::Sender<Result<Bytes, BoxError>>, why: &'static str) {
+    for _ in 0..50 {
+        if tx.capacity() == tx.max_capacity() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The last frame pulled from the queue may still sit in the connection's write buffer.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let _ = tx.send(Err(why.into())).await;
+}

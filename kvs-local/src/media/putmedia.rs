@@ -112,6 +112,7 @@ fn admit(plane: &MediaPlane, ctx: &RequestContext, parts: &Parts) -> Result<Sess
     plane.expire(&stream, &media);
     Ok(Session {
         plane: plane.clone(),
+        registry: std::sync::Arc::clone(&ctx.state),
         stream,
         media,
         connection: ctx.connection.id,
@@ -158,6 +159,7 @@ struct Current {
 
 struct Session {
     plane: MediaPlane,
+    registry: std::sync::Arc<crate::router::ServerState>,
     stream: crate::streams::StreamRecord,
     media: std::sync::Arc<StreamMedia>,
     connection: u64,
@@ -226,11 +228,11 @@ impl Session {
             }
             Err(Stop::Drop) => {
                 self.abandon();
-                let _ = tx
-                    .send(Err(
-                        "connection dropped (kvs-local fault injection or broken body)".into(),
-                    ))
-                    .await;
+                // Swallow what the client already sent: closing a socket with unread
+                // input resets it, and the client would lose the ACKs written before.
+                let drain = async { while let Some(Ok(_)) = body.frame().await {} };
+                let _ = tokio::time::timeout(std::time::Duration::from_millis(200), drain).await;
+                super::abort_response(&tx, "PutMedia connection dropped").await;
             }
         }
     }
@@ -268,6 +270,7 @@ impl Session {
                 Err(e) => return Err(invalid_mkv(&e)),
             }
         }
+        self.check_stream()?;
         self.complete(tx).await
     }
 
@@ -289,6 +292,7 @@ impl Session {
             }
             Event::Tags(tags) => self.on_tags(&tags)?,
             Event::ClusterStart { timecode, .. } => {
+                self.check_stream()?;
                 self.complete(tx).await?;
                 self.start_fragment(timecode, tx).await?;
             }
@@ -498,6 +502,17 @@ impl Session {
         };
         self.media.notify();
         size
+    }
+
+    /// A stream deleted (or deleted and re-created) while the connection is open: 4507.
+    fn check_stream(&self) -> Result<(), Stop> {
+        match self.registry.streams.get_by_arn(&self.stream.arn) {
+            Some(_) => Ok(()),
+            None => Err(Stop::Reject(
+                AckErrorId::STREAM_DELETED,
+                "the stream was deleted".into(),
+            )),
+        }
     }
 
     /// The fragment in progress is complete: RECEIVED, store, PERSISTED.
