@@ -23,6 +23,7 @@ use crate::config::{Config, Credentials};
 use crate::engine::link::{ConnectError, KvsConnector};
 use crate::engine::package::Packager;
 use crate::engine::{Engine, EngineConfig, EngineError, EngineStats};
+use crate::recipients::{self, watch_recipients};
 use crate::source::{MediaReader, SourceError, spawn_pump};
 use crate::spool::{Spool, SpoolError};
 use crate::store::FragmentStore;
@@ -301,7 +302,9 @@ pub async fn stream_source(
     );
     engine_config.stats_interval = engine_config.stats_interval.or(config.stats_interval);
     let source = spawn_pump(reader, SOURCE_CHANNEL, stop);
+    let updates = watch_recipients(config.recipients.clone(), recipients::DEFAULT_POLL);
     let stats = Engine::new(engine_config, connector, packager, store)
+        .with_recipient_updates(updates)
         .run(source)
         .await?;
     if stats.dropped_fragments > 0 {

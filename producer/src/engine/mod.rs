@@ -29,10 +29,11 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
+use kvs_e2ee_shared::envelope::PublicKey;
 use kvs_e2ee_shared::kvs::ack::{AckErrorId, AckEvent, AckEventType};
 use kvs_e2ee_shared::kvs::putmedia::PutMediaError;
 use rand_core::CryptoRng;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::buffer::AckKind;
@@ -180,6 +181,8 @@ pub struct Engine<C: Connector, R> {
     finished: bool,
     input_error: Option<EngineError>,
     stats: EngineStats,
+    /// New recipient lists (recipients file re-read), applied at the next fragment.
+    recipients: Option<watch::Receiver<Vec<PublicKey>>>,
 }
 
 impl<C: Connector, R: CryptoRng> Engine<C, R> {
@@ -208,6 +211,29 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
             finished: false,
             input_error: None,
             stats: EngineStats::default(),
+            recipients: None,
+        }
+    }
+
+    /// Applies each list `updates` sees to the fragments that start after it.
+    pub fn with_recipient_updates(mut self, updates: watch::Receiver<Vec<PublicKey>>) -> Self {
+        self.recipients = Some(updates);
+        self
+    }
+
+    fn apply_recipient_updates(&mut self) {
+        let Some(rx) = self.recipients.as_mut() else {
+            return;
+        };
+        if !rx.has_changed().unwrap_or(false) {
+            return;
+        }
+        let keys = rx.borrow_and_update().clone();
+        if keys.is_empty() {
+            return;
+        }
+        if let Err(e) = self.packager.set_recipients(keys) {
+            tracing::error!("new recipients not applied: {e}");
         }
     }
 
@@ -341,6 +367,7 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
     }
 
     async fn on_event(&mut self, event: SourceEvent) -> Result<(), EngineError> {
+        self.apply_recipient_updates();
         let closed = match self.packager.push(event) {
             Ok(closed) => closed,
             Err(e) => {
