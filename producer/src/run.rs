@@ -23,6 +23,7 @@ use crate::config::{Config, Credentials};
 use crate::engine::link::{ConnectError, KvsConnector};
 use crate::engine::package::Packager;
 use crate::engine::{Engine, EngineConfig, EngineError, EngineStats};
+use crate::fragmenter::KVS_MAX_FRAGMENT_DURATION_MS;
 use crate::recipients::{self, watch_recipients};
 use crate::source::{MediaReader, SourceError, spawn_pump};
 use crate::spool::{Spool, SpoolError};
@@ -278,7 +279,7 @@ pub async fn stream_with(
 pub async fn stream_source(
     config: Config,
     client: ClientConfig,
-    reader: MediaReader,
+    mut reader: MediaReader,
     mut engine_config: EngineConfig,
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
@@ -291,6 +292,10 @@ pub async fn stream_source(
         .map_err(RunError::Api)?;
     tracing::info!(stream = %config.stream_name, %endpoint, "stream is active");
     let store = open_store(&config)?;
+    if let Some(newest) = store.newest_timecode() {
+        // The newest spooled fragment may span up to KVS's longest fragment.
+        reader.not_before(newest.saturating_add(KVS_MAX_FRAGMENT_DURATION_MS));
+    }
     let connector = KvsConnector::new(client, stream, Some(endpoint))?;
     let fragment_ms = i64::try_from(config.fragment_duration.as_millis()).unwrap_or(i64::MAX);
     let packager = Packager::new(
