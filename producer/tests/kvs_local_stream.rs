@@ -316,6 +316,7 @@ async fn cut_connections_and_error_acks_lose_nothing() {
     faults.inject(scope(), Fault::AckError { error_id: 5000 }, 1);
     faults.inject(scope(), Fault::DropConnectionAfterBytes { bytes: 300 }, 1);
     faults.inject(scope(), Fault::AckError { error_id: 4000 }, 1);
+    faults.inject(scope(), Fault::Stall { millis: 800 }, 1);
     let stats = stream(&cam, config, fast()).await.unwrap();
     assert!(faults.list().is_empty(), "every fault was hit");
     assert!(stats.reconnects >= 4, "{stats:?}");
@@ -551,5 +552,53 @@ async fn spooled_fragments_survive_a_kill_and_arrive_once_after_restart() {
     let unique: std::collections::BTreeSet<_> = stored.iter().collect();
     assert_eq!(unique.len(), stored.len(), "a fragment was stored twice");
     assert_eq!(stored.len() as u64, stats.fragments_persisted);
+    cam.server.shutdown().await;
+}
+
+/// A non-retryable ERROR ack stops the producer with the ErrorId named.
+#[tokio::test]
+async fn non_retryable_error_ack_stops_with_a_clear_message() {
+    let cam = setup().await;
+    let config = cam.config("rejected", &["--source", CLIP]);
+    super_admin_create(&cam, "rejected").await;
+    cam.server.faults().inject(
+        FaultScope::Stream("rejected".into()),
+        Fault::AckError { error_id: 4006 },
+        1,
+    );
+    let err = stream(&cam, config, fast()).await.unwrap_err();
+    assert_eq!(err.exit_code(), kvs_e2ee_producer::run::EXIT_STREAM);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("4006") && msg.contains("INVALID_MKV_DATA") && msg.contains("not retryable"),
+        "{msg}"
+    );
+    cam.server.shutdown().await;
+}
+
+/// A truncated Matroska file: the error names the input and the offset, and
+/// every fragment completed before it was still persisted.
+#[tokio::test]
+async fn truncated_input_is_reported_after_flushing_what_was_accepted() {
+    let cam = setup().await;
+    let clip = std::fs::read(CLIP).unwrap();
+    let cut = cam.dir.join("cut.mkv");
+    std::fs::write(&cut, &clip[..clip.len() * 3 / 5]).unwrap();
+    let cut_arg = cut.display().to_string();
+    let config = cam.config(
+        "cut",
+        &["--source", cut_arg.as_str(), "--fragment-duration", "1s"],
+    );
+    let err = stream(&cam, config, fast()).await.unwrap_err();
+    assert_eq!(err.exit_code(), kvs_e2ee_producer::run::EXIT_INPUT, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("cut.mkv") && msg.contains("offset"), "{msg}");
+    let stored = cam.stored("cut");
+    assert!(
+        stored.len() >= 2,
+        "fragments before the damage were persisted"
+    );
+    // The closed chain proves the end record was written after the flush.
+    assert!(!cam.watch("cut").is_empty());
     cam.server.shutdown().await;
 }
