@@ -37,6 +37,8 @@ enum Plan {
     DropAfter(usize),
     /// Answer an ERROR ack with this id at the start of cluster number `at` (0-based on this connection).
     ErrorAck { at: usize, id: u32 },
+    /// Read the body but never acknowledge anything (a stalled service).
+    Silent,
     /// Refuse the request with an HTTP error.
     Refuse {
         status: u16,
@@ -165,6 +167,9 @@ async fn serve(
                 return;
             }
             clusters += 1;
+            if matches!(plan, Plan::Silent) {
+                continue;
+            }
             let _ = acks.send(Ok(ack(AckEventType::Buffering, timecode))).await;
             if let Some(prev) = open.replace(timecode) {
                 for a in complete(prev) {
@@ -172,6 +177,9 @@ async fn serve(
                 }
             }
         }
+    }
+    if matches!(plan, Plan::Silent) {
+        return;
     }
     if let Some(last) = open {
         for a in complete(last) {
@@ -478,4 +486,25 @@ async fn source_error_flushes_accepted_fragments_then_reports() {
         .unwrap_err();
     assert!(matches!(err, EngineError::Source(_)), "{err}");
     assert_eq!(record.lock().unwrap().persisted.len(), 3);
+}
+
+#[tokio::test]
+async fn silent_connection_is_treated_as_stalled_and_replaced() {
+    let (header, frags) = reference(4);
+    let config = EngineConfig {
+        ack_timeout: Duration::from_millis(200),
+        ..fast()
+    };
+    let (result, record) = stream(vec![Plan::Silent], config, 10_000_000, 4).await;
+    let stats = result.unwrap();
+    assert_eq!(stats.fragments_persisted, 4);
+    assert_eq!(stats.reconnects, 1, "{stats:?}");
+    assert_bodies_are_reference_bytes(&record, &header, &frags);
+    assert_eq!(
+        record.persisted,
+        frags
+            .iter()
+            .map(|f| f.timecode_ms as u64)
+            .collect::<Vec<_>>()
+    );
 }
