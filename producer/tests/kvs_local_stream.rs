@@ -517,6 +517,9 @@ async fn spooled_fragments_survive_a_kill_and_arrive_once_after_restart() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     run1.abort();
     let _ = run1.await;
+    // Unlike SIGKILL, aborting the task leaves a request already in flight
+    // running; let the outage rule catch it before checking.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         cam.stored("spooled").is_empty(),
         "nothing got through the outage"
@@ -550,7 +553,11 @@ async fn spooled_fragments_survive_a_kill_and_arrive_once_after_restart() {
     // The spooled fragments first, in order, each once; then run 2's.
     assert_eq!(&stored[..spooled.len()], &spooled[..]);
     let unique: std::collections::BTreeSet<_> = stored.iter().collect();
-    assert_eq!(unique.len(), stored.len(), "a fragment was stored twice");
+    assert_eq!(
+        unique.len(),
+        stored.len(),
+        "a fragment was stored twice: {stats:?} spooled {spooled:?} stored {stored:?}"
+    );
     assert_eq!(stored.len() as u64, stats.fragments_persisted);
     cam.server.shutdown().await;
 }
@@ -600,5 +607,45 @@ async fn truncated_input_is_reported_after_flushing_what_was_accepted() {
     );
     // The closed chain proves the end record was written after the flush.
     assert!(!cam.watch("cut").is_empty());
+    cam.server.shutdown().await;
+}
+
+/// A connection that stalls longer than the ACK timeout is broken off (not
+/// ended cleanly, which would make KVS store a truncated fragment) and its
+/// fragments are sent again: the viewer sees a complete chain.
+#[tokio::test]
+async fn stalled_connection_is_broken_off_and_nothing_is_truncated() {
+    let cam = setup().await;
+    let config = cam.config("stalled", &["--source", CLIP, "--fragment-duration", "1s"]);
+    let expected = source_frames(&config).await;
+    super_admin_create(&cam, "stalled").await;
+    cam.server.faults().inject(
+        FaultScope::Stream("stalled".into()),
+        Fault::Stall { millis: 1500 },
+        1,
+    );
+    let engine = EngineConfig {
+        ack_timeout: Duration::from_millis(400),
+        ..fast()
+    };
+    // Fed slowly, so the stall hits while the connection is up mid-fragment.
+    let (writer, pipe) = tokio::io::duplex(16 * 1024);
+    let reader = MediaReader::mkv("pipe".into(), Box::new(pipe));
+    let feeder = tokio::spawn(feed_slowly(writer, std::fs::read(CLIP).unwrap(), 2.0));
+    let client = cam.client().await;
+    let stats = tokio::time::timeout(
+        Duration::from_secs(25),
+        stream_source(config, client, reader, engine, Arc::new(Notify::new())),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    feeder.await.unwrap();
+    assert!(stats.reconnects >= 1, "{stats:?}");
+    // Let the stalled connection's late processing finish before reading.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_duplicates_identical(&cam.stored("stalled"));
+    let got = cam.watch("stalled");
+    assert!(got == expected, "frames lost, reordered or duplicated");
     cam.server.shutdown().await;
 }

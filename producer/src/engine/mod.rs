@@ -657,8 +657,10 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
     }
 
     fn reset_link(&mut self, retry_at: Instant) {
+        // A clean end would make KVS complete the open fragment truncated;
+        // it is resent whole on the next connection instead.
         if let Link::Up { sink, .. } = &mut self.link {
-            sink.finish();
+            sink.abort();
         }
         self.link = Link::Down { retry_at };
         self.store.requeue_all();

@@ -59,7 +59,7 @@ struct Peer {
     record: Arc<Mutex<Record>>,
 }
 
-struct Sink(mpsc::Sender<Bytes>);
+struct Sink(mpsc::Sender<Bytes>, Arc<std::sync::atomic::AtomicBool>);
 struct Acks(mpsc::Receiver<Result<AckEvent, PutMediaError>>);
 
 impl MediaSink for Sink {
@@ -70,6 +70,11 @@ impl MediaSink for Sink {
         // Replacing the sender with a closed one ends the body.
         let (tx, _) = mpsc::channel(1);
         self.0 = tx;
+    }
+
+    fn abort(&mut self) {
+        self.1.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.finish();
     }
 }
 
@@ -105,8 +110,9 @@ impl Connector for Peer {
             r.bodies.push(Vec::new());
             r.bodies.len() - 1
         };
-        tokio::spawn(serve(plan, conn, record, body_rx, ack_tx));
-        Ok((Sink(body_tx), Acks(ack_rx)))
+        let aborted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        tokio::spawn(serve(plan, conn, record, body_rx, ack_tx, aborted.clone()));
+        Ok((Sink(body_tx, aborted), Acks(ack_rx)))
     }
 }
 
@@ -116,6 +122,7 @@ async fn serve(
     record: Arc<Mutex<Record>>,
     mut body: mpsc::Receiver<Bytes>,
     acks: mpsc::Sender<Result<AckEvent, PutMediaError>>,
+    aborted: Arc<std::sync::atomic::AtomicBool>,
 ) {
     if let Plan::Refuse { status, error_type } = plan {
         let err = ServiceError {
@@ -178,7 +185,8 @@ async fn serve(
             }
         }
     }
-    if matches!(plan, Plan::Silent) {
+    // A broken-off body completes nothing (KVS discards the open fragment).
+    if matches!(plan, Plan::Silent) || aborted.load(std::sync::atomic::Ordering::SeqCst) {
         return;
     }
     if let Some(last) = open {
