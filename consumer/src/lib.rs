@@ -1,2 +1,54 @@
-//! The kvs-e2ee viewer library. The reading and verifying pipeline lands with the
-//! consumer issue; until then this crate only reserves its place in the workspace.
+//! The kvs-e2ee viewer: reads a Kinesis Video Stream (live or a stored time range),
+//! verifies and decrypts every frame locally, and writes a standard, playable MKV.
+//!
+//! Nothing unauthenticated reaches the output: a frame is written only after its
+//! ChaCha20-Poly1305 tag verified under a key unwrapped from a header the trusted camera
+//! created for this viewer and this stream (`docs/FORMAT.md` §7). Deleted, truncated,
+//! reordered, replayed and spliced fragments are reported by name; identical re-sends of
+//! the producer are dropped silently.
+//!
+//! ```
+//! use kvs_e2ee_consumer::pipeline::{Pipeline, PipelineConfig, DEFAULT_MAX_BUFFERED_BYTES};
+//! use kvs_e2ee_shared::envelope::{OpenerConfig, SecretKey};
+//! # let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+//! # use rand::SeedableRng;
+//! let viewer = SecretKey::generate(&mut rng);
+//! let camera = SecretKey::generate(&mut rng);
+//! let mut pipeline = Pipeline::new(
+//!     PipelineConfig {
+//!         opener: OpenerConfig {
+//!             stream_name: "front-door".into(),
+//!             identities: vec![viewer],
+//!             trusted_cameras: vec![camera.public_key()],
+//!             danger_accept_plaintext: false,
+//!         },
+//!         keep_going: false,
+//!         max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+//!     },
+//!     Vec::new(),
+//! );
+//! pipeline.push(&[])?; // GetMedia bytes, in chunks of any size
+//! pipeline.finish()?;
+//! assert!(pipeline.summary().all_verified());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Layout
+//! - [`pipeline`]: [`Pipeline`], MKV bytes in → verified frames → MKV out.
+//! - [`output`]: [`MkvOutput`], the playable MKV with the codec data restored.
+//! - [`report`]: [`Failure`]s and the [`Summary`].
+//! - [`inspect`]: [`Inspector`], what the cloud sees (`--inspect`).
+//! - [`mod@run`]: live (GetMedia with resume) and archive reads against KVS or kvs-local.
+#![forbid(unsafe_code)]
+
+pub mod inspect;
+pub mod output;
+pub mod pipeline;
+pub mod report;
+pub mod run;
+
+pub use inspect::Inspector;
+pub use output::MkvOutput;
+pub use pipeline::{Pipeline, PipelineConfig, PipelineError};
+pub use report::{Failure, FailureKind, FragmentRef, Summary};
+pub use run::{Config, Mode, Outcome, OutputTarget, RunError, Start, run};

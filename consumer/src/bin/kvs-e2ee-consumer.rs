@@ -1,9 +1,220 @@
-//! `kvs-e2ee-consumer`: not wired yet. It exits with status 3 and says so, so no
-//! script mistakes it for a working viewer.
+//! `kvs-e2ee-consumer`: reads a Kinesis Video Stream, verifies and decrypts every frame
+//! locally, and writes a playable MKV. Thin: parses the command line into a validated
+//! [`Config`], calls [`run`] and maps the outcome to the exit code.
 
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
 
-fn main() -> ExitCode {
-    eprintln!("error: the kvs-e2ee consumer is not built yet; nothing was read");
-    ExitCode::from(3)
+use anyhow::{Context, bail};
+use clap::Parser;
+use kvs_e2ee_consumer::{Config, Mode, OutputTarget, Start, run};
+use kvs_e2ee_keys::{Identity, KeyKind, KeyList};
+use kvs_e2ee_shared::kvs::config::ConfigOptions;
+
+/// Exit code: something read did not verify (or the read stopped at a failure).
+const EXIT_NOT_VERIFIED: u8 = 1;
+/// Exit code: the read could not start or the connection failed.
+const EXIT_ERROR: u8 = 2;
+
+/// Read a kvs-e2ee stream from Kinesis Video Streams, verify and decrypt it locally.
+#[derive(Parser, Debug)]
+#[command(name = "kvs-e2ee-consumer", version, about)]
+struct Cli {
+    /// KVS stream name.
+    #[arg(long)]
+    stream: String,
+    /// The viewer identity file (all generations are tried).
+    #[arg(long, required_unless_present = "inspect")]
+    identity: Option<PathBuf>,
+    /// The trusted-cameras file.
+    #[arg(long, required_unless_present = "inspect")]
+    trust: Option<PathBuf>,
+    /// Live start: now | earliest | fragment:N | producer-time:T | server-time:T
+    /// (T: RFC 3339 or epoch seconds).
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    start: Option<String>,
+    /// Export a stored range from this producer time (RFC 3339 or epoch seconds).
+    #[arg(long, requires = "to")]
+    from: Option<String>,
+    /// End of the stored range.
+    #[arg(long, requires = "from")]
+    to: Option<String>,
+    /// Stop a live read once it has caught up with the newest fragment.
+    #[arg(long, conflicts_with = "from")]
+    until_current: bool,
+    /// Stop a live read after this long (e.g. 30s, 5m, 1h).
+    #[arg(long, value_parser = parse_duration)]
+    max_duration: Option<Duration>,
+    /// Output MKV file, or - for standard output.
+    #[arg(short = 'o', long, default_value = "-")]
+    output: String,
+    /// Skip a fragment that fails verification, report it and continue.
+    #[arg(long)]
+    keep_going: bool,
+    /// Show what the cloud sees of each fragment, without decrypting.
+    #[arg(long)]
+    inspect: bool,
+    /// KVS endpoint (e.g. kvs-local's http://127.0.0.1:PORT).
+    #[arg(long)]
+    endpoint_url: Option<String>,
+    /// AWS region.
+    #[arg(long)]
+    region: Option<String>,
+}
+
+impl TryFrom<Cli> for Config {
+    type Error = anyhow::Error;
+
+    fn try_from(cli: Cli) -> anyhow::Result<Self> {
+        let mode = match (&cli.from, &cli.to) {
+            (Some(from), Some(to)) => {
+                let (from, to) = (parse_time(from)?, parse_time(to)?);
+                if to < from {
+                    bail!("--to is before --from");
+                }
+                Mode::Archive { from, to }
+            }
+            _ => Mode::Live {
+                start: parse_start(cli.start.as_deref().unwrap_or("now"))?,
+                until_current: cli.until_current,
+            },
+        };
+        let output = if cli.output == "-" {
+            if !cli.inspect && std::io::stdout().is_terminal() {
+                bail!("refusing to write MKV to a terminal: pass -o FILE, or pipe into a player");
+            }
+            OutputTarget::Stdout
+        } else {
+            OutputTarget::File(PathBuf::from(&cli.output))
+        };
+        let (identities, trusted_cameras) = match (&cli.identity, &cli.trust) {
+            (Some(identity), Some(trust)) => {
+                let id = Identity::load_kind(identity, KeyKind::Viewer)?;
+                let list = KeyList::load(trust, KeyKind::Camera)?;
+                if list.is_empty() {
+                    bail!("{} lists no camera: nothing would verify", trust.display());
+                }
+                (
+                    id.secrets().cloned().collect(),
+                    list.keys().copied().collect(),
+                )
+            }
+            _ => (Vec::new(), Vec::new()),
+        };
+        Ok(Config {
+            stream: cli.stream,
+            identities,
+            trusted_cameras,
+            mode,
+            max_duration: cli.max_duration,
+            output,
+            keep_going: cli.keep_going,
+            inspect: cli.inspect,
+            client: ConfigOptions {
+                region: cli.region,
+                endpoint_url: cli.endpoint_url,
+                ..ConfigOptions::default()
+            },
+            catch_up_idle: kvs_e2ee_consumer::run::DEFAULT_CATCH_UP_IDLE,
+            progress: true,
+        })
+    }
+}
+
+fn parse_start(s: &str) -> anyhow::Result<Start> {
+    Ok(match s.split_once(':') {
+        None if s == "now" => Start::Now,
+        None if s == "earliest" => Start::Earliest,
+        Some(("fragment", n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+            Start::Fragment(n.to_owned())
+        }
+        Some(("producer-time", t)) => Start::ProducerTime(parse_time(t)?),
+        Some(("server-time", t)) => Start::ServerTime(parse_time(t)?),
+        _ => bail!(
+            "--start {s:?}: expected now, earliest, fragment:N, producer-time:T or server-time:T"
+        ),
+    })
+}
+
+/// RFC 3339 (`2026-11-23T10:00:00Z`) or epoch seconds (`1764000000.5`).
+fn parse_time(s: &str) -> anyhow::Result<SystemTime> {
+    if let Ok(secs) = s.parse::<f64>() {
+        if !(secs.is_finite() && secs >= 0.0) {
+            bail!("time {s:?} is not a valid epoch time");
+        }
+        return Ok(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs));
+    }
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .with_context(|| format!("time {s:?}: expected RFC 3339 or epoch seconds"))?;
+    Ok(t.into())
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| s.split_at(i));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a duration such as 30s, 5m, 1h"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: unit must be ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let config = match Config::try_from(cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let outcome = match run(config).await {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    if let Some(n) = outcome.inspected {
+        eprintln!("{n} fragments listed (nothing decrypted)");
+    } else {
+        eprintln!("{}", outcome.summary);
+    }
+    match &outcome.stopped {
+        None => {}
+        // The player closed the pipe: a clean exit, judged on what was verified.
+        Some(e) if e.is_broken_pipe() => {}
+        Some(kvs_e2ee_consumer::RunError::Pipeline(
+            kvs_e2ee_consumer::PipelineError::Verification(f),
+        )) => {
+            eprintln!("error: stopped at {f} (--keep-going skips bad fragments)");
+            return ExitCode::from(EXIT_NOT_VERIFIED);
+        }
+        Some(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    }
+    if outcome.inspected.is_some() || outcome.summary.all_verified() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_NOT_VERIFIED)
+    }
 }

@@ -404,6 +404,27 @@ impl FragmentOpener {
         })
     }
 
+    /// Restarts the open fragment from its first frame when the source sends the same cluster
+    /// again from its start because the reader reconnected (GetMedia resumed by continuation
+    /// token after the connection dropped mid-fragment).
+    ///
+    /// Unlike [`FragmentOpener::begin_fragment`] this does not consult the chain: the first
+    /// copy was cut by our own connection, so the second is not a duplicate. Frame indices
+    /// and the running digest start over, so the commitment in the next header still checks
+    /// the whole fragment. Returns `false` (and changes nothing) unless a sealed fragment
+    /// with this cluster timecode is open. Call it only after a reconnect the reader made.
+    pub fn restart_fragment(&mut self, cluster_timecode: u64) -> bool {
+        match self.current.as_mut() {
+            Some(Current::Sealed { header, digest, .. })
+                if header.info.start_timecode == cluster_timecode =>
+            {
+                *digest = FragmentDigest::new(header.key.header_hash());
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Authenticates and decrypts one frame (`ciphertext ‖ tag`) in place.
     ///
     /// Returns `Some(n)`: the plaintext is `data[..n]`; `None`: the frame authenticated but

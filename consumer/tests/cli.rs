@@ -1,0 +1,156 @@
+//! The real `kvs-e2ee-consumer` binary: argument validation, key files, and errors from
+//! kvs-local (in-process on 127.0.0.1:0) that name what is wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::key_files;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kvs-e2ee-consumer");
+
+fn consumer(args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    c
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn cli_rejects_malformed_start_selector() {
+    let k = key_files(1);
+    let out = consumer(&[
+        "--stream",
+        "s",
+        "--identity",
+        k.identity.to_str().unwrap(),
+        "--trust",
+        k.trust.to_str().unwrap(),
+        "--start",
+        "yesterday",
+        "-o",
+        "/dev/null",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("fragment:N"), "{}", stderr(&out));
+}
+
+#[test]
+fn cli_rejects_range_that_ends_before_it_starts() {
+    let k = key_files(2);
+    let out = consumer(&[
+        "--stream",
+        "s",
+        "--identity",
+        k.identity.to_str().unwrap(),
+        "--trust",
+        k.trust.to_str().unwrap(),
+        "--from",
+        "2026-01-02T00:00:00Z",
+        "--to",
+        "1700000000",
+        "-o",
+        "/dev/null",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--to is before --from"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn cli_requires_identity_unless_inspecting() {
+    let out = consumer(&["--stream", "s", "-o", "/dev/null"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--identity"), "{}", stderr(&out));
+}
+
+#[test]
+fn cli_refuses_camera_key_as_viewer_identity() {
+    use kvs_e2ee_keys::{Identity, KeyKind};
+    let k = key_files(3);
+    let cam = k.dir.path().join("camera.key");
+    Identity::generate(KeyKind::Camera, &mut rand::rngs::StdRng::from_seed_u64(3))
+        .save_new(&cam)
+        .unwrap();
+    let out = consumer(&[
+        "--stream",
+        "s",
+        "--identity",
+        cam.to_str().unwrap(),
+        "--trust",
+        k.trust.to_str().unwrap(),
+        "-o",
+        "/dev/null",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("camera.key"), "{err}");
+    assert!(!err.contains("SECRET-KEY-1"), "a secret leaked: {err}");
+}
+
+trait FromSeed {
+    fn from_seed_u64(seed: u64) -> Self;
+}
+
+impl FromSeed for rand::rngs::StdRng {
+    fn from_seed_u64(seed: u64) -> Self {
+        rand::SeedableRng::seed_from_u64(seed)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_names_a_stream_that_does_not_exist() {
+    let k = key_files(4);
+    let data = tempfile::tempdir().unwrap();
+    kvs_e2ee_shared::kvs::config::install_crypto_provider();
+    let server = kvs_local::Server::start(kvs_local::Config::new(data.path()))
+        .await
+        .unwrap();
+    let creds = server.admin_credentials();
+    let mut cmd = consumer(&[
+        "--stream",
+        "no-such-stream",
+        "--identity",
+        k.identity.to_str().unwrap(),
+        "--trust",
+        k.trust.to_str().unwrap(),
+        "--endpoint-url",
+        server.control_url(),
+        "--region",
+        server.region(),
+        "--until-current",
+        "-o",
+    ]);
+    cmd.arg(k.dir.path().join("out.mkv"))
+        .env("AWS_ACCESS_KEY_ID", creds.access_key_id())
+        .env("AWS_SECRET_ACCESS_KEY", creds.secret_access_key());
+    let out = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::task::spawn_blocking(move || cmd.output().unwrap()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no-such-stream"), "{}", stderr(&out));
+    server.shutdown().await;
+}

@@ -1,0 +1,495 @@
+//! End to end through kvs-local (in-process on 127.0.0.1:0): sealed fragments written with
+//! the real PutMedia client, read back live (GetMedia, with resume after a dropped
+//! connection) and by archive (ListFragments + GetMediaForFragmentList), by the library and
+//! by the real binary; a fragment tampered in kvs-local's storage is refused.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::BytesMut;
+use common::*;
+use kvs_e2ee_consumer::report::FailureKind;
+use kvs_e2ee_consumer::{Config, Mode, OutputTarget, Start};
+use kvs_e2ee_shared::envelope::{PublicKey, SecretKey};
+use kvs_e2ee_shared::kvs::StreamId;
+use kvs_e2ee_shared::kvs::ack::AckEventType;
+use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_shared::kvs::putmedia::{PutMediaConnection, PutMediaRequest, TimecodeType};
+use kvs_e2ee_shared::mkv::{Muxer, MuxerConfig};
+use kvs_local::RunningServer;
+use kvs_local::faults::{Fault, FaultScope};
+use kvs_local::media::{MediaConfig, MediaPlane};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kvs-e2ee-consumer");
+const LIMIT: Duration = Duration::from_secs(25);
+
+struct Setup {
+    server: RunningServer,
+    _data: tempfile::TempDir,
+    keys: KeyFiles,
+    base: u64,
+    /// The sealed session as the camera sent it.
+    put: Vec<Item>,
+}
+
+fn options(server: &RunningServer) -> ConfigOptions {
+    ConfigOptions {
+        region: Some(server.region().to_owned()),
+        endpoint_url: Some(server.control_url().to_owned()),
+        credentials: CredentialSource::Static(server.admin_credentials()),
+        media_stall_grace: None,
+    }
+}
+
+/// kvs-local with a stream holding one closed, sealed 5-fragment session.
+async fn setup(seed: u64) -> Setup {
+    kvs_e2ee_shared::kvs::config::install_crypto_provider();
+    let data = tempfile::tempdir().unwrap();
+    let mut config = kvs_local::Config::new(data.path());
+    config.data_plane = Some(Arc::new(MediaPlane::new(MediaConfig {
+        idle_ack_interval: Duration::from_millis(300),
+        get_media_idle_end: Duration::from_millis(700),
+        ..MediaConfig::default()
+    })));
+    let server = kvs_local::Server::start(config).await.unwrap();
+    let client = ClientConfig::load(options(&server)).await.unwrap();
+    kvs_e2ee_shared::kvs::control::create_stream(&client.control_client(), STREAM, 24, None)
+        .await
+        .unwrap();
+    let keys = key_files(seed);
+    let mut world = World::new(seed);
+    world.viewer = keys.viewer.clone();
+    let camera = keys.camera.clone();
+    let mut sealer = world.sealer(STREAM, &camera);
+    let now_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let base = now_ms - 60_000;
+    let put = world.produce(&mut sealer, "A", base, FRAGMENTS, true);
+    put_media(&server, &put).await;
+    Setup {
+        server,
+        _data: data,
+        keys,
+        base,
+        put,
+    }
+}
+
+/// Sends the session over one PutMedia connection (the producer's MKV layout) and waits for
+/// every fragment to persist.
+async fn put_media(server: &RunningServer, put: &[Item]) {
+    let mut mux = Muxer::new(MuxerConfig::default());
+    let mut chunks = Vec::new();
+    let mut b = BytesMut::new();
+    mux.write_header(&mut b, &clear_tracks()).unwrap();
+    for item in put {
+        match item {
+            Item::Tags(tags) => mux.write_tags(&mut b, tags).unwrap(),
+            Item::Cluster { timecode, frames } => {
+                mux.start_cluster(&mut b, *timecode).unwrap();
+                for f in frames {
+                    mux.write_frame(&mut b, f.track, f.timecode, f.keyframe, &f.data)
+                        .unwrap();
+                }
+                chunks.push(b.split().freeze());
+            }
+        }
+    }
+    chunks.push(b.split().freeze());
+    let mut req = PutMediaRequest::new(
+        server.data_endpoint_url(),
+        StreamId::Name(STREAM.into()),
+        SystemTime::now(),
+        server.admin_credentials(),
+        server.region(),
+    );
+    req.timecode_type = TimecodeType::Absolute;
+    let (mut tx, mut acks) = PutMediaConnection::open(req).await.unwrap();
+    for c in chunks {
+        tx.send(c).await.unwrap();
+    }
+    tx.finish();
+    let mut persisted = 0;
+    while let Some(ev) = tokio::time::timeout(Duration::from_secs(10), acks.recv())
+        .await
+        .expect("ACKs in time")
+    {
+        let ev = ev.unwrap();
+        assert_ne!(ev.event_type, AckEventType::Error, "{ev:?}");
+        if ev.event_type == AckEventType::Persisted {
+            persisted += 1;
+        }
+    }
+    assert_eq!(persisted, FRAGMENTS);
+}
+
+fn config(s: &Setup, mode: Mode, out: &Path, identity: SecretKey, trusted: PublicKey) -> Config {
+    Config {
+        stream: STREAM.into(),
+        identities: vec![identity],
+        trusted_cameras: vec![trusted],
+        mode,
+        max_duration: Some(Duration::from_secs(20)),
+        output: OutputTarget::File(out.to_owned()),
+        keep_going: false,
+        inspect: false,
+        client: options(&s.server),
+        catch_up_idle: Duration::from_millis(500),
+        progress: false,
+    }
+}
+
+fn ms(t: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(t)
+}
+
+async fn run(config: Config) -> kvs_e2ee_consumer::Outcome {
+    tokio::time::timeout(LIMIT, kvs_e2ee_consumer::run(config))
+        .await
+        .expect("the read finishes in time")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_reads_live_from_kvs_local_until_current() {
+    let s = setup(11).await;
+    let out = s.keys.dir.path().join("live.mkv");
+    let mode = Mode::Live {
+        start: Start::Earliest,
+        until_current: true,
+    };
+    let c = config(
+        &s,
+        mode,
+        &out,
+        s.keys.viewer.clone(),
+        s.keys.camera.public_key(),
+    );
+    let outcome = run(c).await;
+    assert!(
+        outcome.success(),
+        "{:?} {}",
+        outcome.stopped,
+        outcome.summary
+    );
+    assert_eq!(outcome.summary.fragments_verified, 5);
+    assert_eq!(
+        outcome.summary.unterminated_sessions, 0,
+        "the end record came through"
+    );
+    let written = read_output(&std::fs::read(&out).unwrap());
+    assert_eq!(written.payloads(), frames_of("A", &[0, 1, 2, 3, 4]));
+    assert_eq!(written.frames[0].timecode, s.base);
+    s.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_exports_archive_range_from_kvs_local() {
+    let s = setup(12).await;
+    let out = s.keys.dir.path().join("archive.mkv");
+    // Fragments 1..=3 by producer time.
+    let mode = Mode::Archive {
+        from: ms(s.base + 500),
+        to: ms(s.base + 3_500),
+    };
+    let c = config(
+        &s,
+        mode,
+        &out,
+        s.keys.viewer.clone(),
+        s.keys.camera.public_key(),
+    );
+    let outcome = run(c).await;
+    assert!(
+        outcome.success(),
+        "{:?} {}",
+        outcome.stopped,
+        outcome.summary
+    );
+    assert_eq!(
+        read_output(&std::fs::read(&out).unwrap()).payloads(),
+        frames_of("A", &[1, 2, 3])
+    );
+    s.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_resumes_dropped_getmedia_without_gap_or_duplicate() {
+    let s = setup(13).await;
+    // Where fragment 1's second frame sits in the GetMedia response: cut inside it.
+    let frame = cluster_data(&s.put, 1, 1);
+    let body = raw_get_media(&s).await;
+    let mid_cluster = body.windows(frame.len()).position(|w| w == frame).unwrap() + 5;
+    for (n, cut) in [700u64, mid_cluster as u64].into_iter().enumerate() {
+        s.server.faults().inject(
+            FaultScope::Stream(STREAM.into()),
+            Fault::DropConnectionAfterBytes { bytes: cut },
+            1,
+        );
+        let out = s.keys.dir.path().join(format!("resumed-{n}.mkv"));
+        let mode = Mode::Live {
+            start: Start::Earliest,
+            until_current: true,
+        };
+        let c = config(
+            &s,
+            mode,
+            &out,
+            s.keys.viewer.clone(),
+            s.keys.camera.public_key(),
+        );
+        let outcome = run(c).await;
+        assert!(
+            s.server.faults().list().is_empty(),
+            "the connection was cut"
+        );
+        assert!(
+            outcome.success(),
+            "cut {cut}: {:?} {}",
+            outcome.stopped,
+            outcome.summary
+        );
+        assert_eq!(
+            read_output(&std::fs::read(&out).unwrap()).payloads(),
+            frames_of("A", &[0, 1, 2, 3, 4]),
+            "cut {cut}"
+        );
+    }
+    s.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_refuses_other_viewer_through_kvs_local() {
+    let s = setup(14).await;
+    let out = s.keys.dir.path().join("outsider.mkv");
+    let outsider = World::new(99).outsider;
+    let mode = Mode::Live {
+        start: Start::Earliest,
+        until_current: true,
+    };
+    let c = config(&s, mode, &out, outsider, s.keys.camera.public_key());
+    let outcome = run(c).await;
+    assert!(!outcome.success());
+    assert!(
+        matches!(
+            &outcome.summary.failures[0].kind,
+            FailureKind::NotARecipient { .. }
+        ),
+        "{}",
+        outcome.summary
+    );
+    assert!(std::fs::read(&out).unwrap().is_empty());
+    s.server.shutdown().await;
+}
+
+fn binary(s: &Setup, extra: &[&str]) -> std::process::Command {
+    let creds = s.server.admin_credentials();
+    let mut c = std::process::Command::new(BIN);
+    c.args([
+        "--stream",
+        STREAM,
+        "--identity",
+        s.keys.identity.to_str().unwrap(),
+        "--trust",
+        s.keys.trust.to_str().unwrap(),
+        "--endpoint-url",
+        s.server.control_url(),
+        "--region",
+        s.server.region(),
+    ])
+    .args(extra)
+    .env_remove("AWS_ENDPOINT_URL")
+    .env_remove("AWS_PROFILE")
+    .env("AWS_ACCESS_KEY_ID", creds.access_key_id())
+    .env("AWS_SECRET_ACCESS_KEY", creds.secret_access_key());
+    c
+}
+
+async fn output_of(mut cmd: std::process::Command) -> std::process::Output {
+    tokio::time::timeout(
+        LIMIT,
+        tokio::task::spawn_blocking(move || cmd.output().unwrap()),
+    )
+    .await
+    .expect("the binary finishes in time")
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_exports_playable_mkv_and_inspects_without_decrypting() {
+    let s = setup(15).await;
+    let out = s.keys.dir.path().join("bin.mkv");
+    let o = output_of(binary(
+        &s,
+        &[
+            "--start",
+            "earliest",
+            "--until-current",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    ))
+    .await;
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("5 fragments verified") && err.contains("everything read was verified"),
+        "{err}"
+    );
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(
+        read_output(&bytes).payloads(),
+        frames_of("A", &[0, 1, 2, 3, 4])
+    );
+    if have_tool("ffprobe") {
+        let probe = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-count_packets", "-show_entries"])
+            .arg("stream=codec_name,nb_read_packets")
+            .args(["-of", "csv=p=0"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(probe.status.success());
+        let text = String::from_utf8(probe.stdout).unwrap();
+        assert_eq!(text.lines().collect::<Vec<_>>(), vec!["h264,15", "aac,5"]);
+    }
+
+    let from = format!("{:.3}", (s.base - 1_000) as f64 / 1000.0);
+    let to = format!("{:.3}", (s.base + 10_000) as f64 / 1000.0);
+    let o = output_of(binary(&s, &["--inspect", "--from", &from, "--to", &to])).await;
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let listing = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(listing.lines().count(), 5, "{listing}");
+    let viewer_id = s.keys.viewer.key_id().to_string();
+    assert!(
+        listing
+            .lines()
+            .all(|l| l.contains(&viewer_id) && l.contains("frames 4")),
+        "{listing}"
+    );
+    assert!(
+        !listing.contains("payload"),
+        "inspect decrypted something: {listing}"
+    );
+    s.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_refuses_fragment_tampered_in_storage() {
+    let s = setup(16).await;
+    // Flip one ciphertext byte of fragment 2, frame 1 wherever kvs-local stored it.
+    let target = cluster_data(&s.put, 2, 1);
+    let dir = s.server.state().streams.get(STREAM).unwrap().dir();
+    let mut flipped = 0;
+    for entry in walk(&dir) {
+        let mut bytes = std::fs::read(&entry).unwrap();
+        if let Some(pos) = bytes.windows(target.len()).position(|w| w == target) {
+            bytes[pos + 2] ^= 0x40;
+            std::fs::write(&entry, &bytes).unwrap();
+            flipped += 1;
+        }
+    }
+    assert_eq!(flipped, 1, "the frame is stored once");
+    let out = s.keys.dir.path().join("tampered.mkv");
+    let o = output_of(binary(
+        &s,
+        &[
+            "--start",
+            "earliest",
+            "--until-current",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    ))
+    .await;
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("seq 2") && err.contains("tampered frame: frame 1"),
+        "{err}"
+    );
+    let written = read_output(&std::fs::read(&out).unwrap()).payloads();
+    assert_eq!(written.len(), 4 + 4 + 1, "stops at the bad frame");
+
+    let o = output_of(binary(
+        &s,
+        &[
+            "--start",
+            "earliest",
+            "--until-current",
+            "--keep-going",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    ))
+    .await;
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("4 fragments verified") && err.contains("1 failures"),
+        "{err}"
+    );
+    s.server.shutdown().await;
+}
+
+fn cluster_data(put: &[Item], fragment: usize, frame: usize) -> Vec<u8> {
+    put.iter()
+        .filter_map(|i| match i {
+            Item::Cluster { frames, .. } => Some(frames),
+            Item::Tags(_) => None,
+        })
+        .nth(fragment)
+        .unwrap()[frame]
+        .data
+        .clone()
+}
+
+/// The whole GetMedia response from the earliest fragment (ends when kvs-local goes idle).
+async fn raw_get_media(s: &Setup) -> Vec<u8> {
+    use kvs_e2ee_shared::kvs::control::{DataApi, get_data_endpoint};
+    use kvs_e2ee_shared::kvs::getmedia::{StartSelector, get_media};
+    let client = ClientConfig::load(options(&s.server)).await.unwrap();
+    let stream = StreamId::Name(STREAM.into());
+    let endpoint = get_data_endpoint(&client.control_client(), &stream, DataApi::GetMedia)
+        .await
+        .unwrap();
+    let mut body = get_media(
+        &client.media_client(&endpoint),
+        &stream,
+        &StartSelector::Earliest,
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    while let Some(c) = tokio::time::timeout(LIMIT, body.next_chunk())
+        .await
+        .unwrap()
+    {
+        out.extend_from_slice(&c.unwrap());
+    }
+    out
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -1,0 +1,475 @@
+//! The verify/decrypt pipeline on locally sealed streams in GetMedia's byte layout: the
+//! happy paths, every attack of FORMAT.md with its report, and that no byte of an
+//! unauthenticated frame reaches the output.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use kvs_e2ee_consumer::pipeline::PipelineError;
+use kvs_e2ee_consumer::report::FailureKind;
+use kvs_e2ee_shared::envelope::Tag;
+
+const SEED: u64 = 0x636f_6e73_756d_6572;
+
+fn all_a() -> Vec<Vec<u8>> {
+    frames_of("A", &[0, 1, 2, 3, 4])
+}
+
+/// Every written payload must be a plaintext the camera sealed (never ciphertext, never
+/// injected data).
+fn assert_only_sealed(out: &[u8], sealed: &[Vec<u8>]) {
+    for p in read_output(out).payloads() {
+        assert!(sealed.contains(&p), "unexpected bytes written: {p:?}");
+    }
+}
+
+fn failure_kinds(s: &kvs_e2ee_consumer::Summary) -> Vec<FailureKind> {
+    s.failures.iter().map(|f| f.kind.clone()).collect()
+}
+
+fn stopped_kind(err: Option<PipelineError>) -> (FailureKind, kvs_e2ee_consumer::FragmentRef) {
+    match err {
+        Some(PipelineError::Verification(f)) => (f.kind, f.fragment),
+        other => panic!("expected a verification stop, got {other:?}"),
+    }
+}
+
+#[test]
+fn consumer_decrypts_live_order_and_restores_codec_data() {
+    let mut w = World::new(SEED);
+    let segs = w.session();
+    let bytes = encode(&segs);
+    for chunk in [1, 7, 4096, usize::MAX] {
+        let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+        let (out, summary, err) = run_pipeline(p, &bytes, chunk);
+        assert!(err.is_none(), "chunk {chunk}: {err:?}");
+        assert!(summary.all_verified(), "{summary}");
+        assert_eq!(summary.fragments_verified, 5);
+        assert_eq!(summary.frames_written, 20);
+        let written = read_output(&out);
+        assert_eq!(written.payloads(), all_a());
+        // Timestamps and flags as the camera sealed them.
+        for (n, f) in written.frames.iter().enumerate() {
+            let (track, tc, key) = frame_meta(BASE_TC, n / FRAMES, n % FRAMES);
+            assert_eq!((f.track, f.timecode, f.keyframe), (track, tc, key));
+        }
+        let video = &written.tracks[0];
+        assert_eq!(video.codec_private.as_deref(), Some(&hex_decode(AVCC)[..]));
+        assert_eq!(
+            video.video.map(|v| (v.pixel_width, v.pixel_height)),
+            Some((1280, 720))
+        );
+        let audio = written.tracks[1].audio.expect("audio settings restored");
+        assert_eq!((audio.sampling_frequency, audio.channels), (48_000.0, 2));
+    }
+}
+
+#[test]
+fn consumer_writes_each_frame_as_soon_as_it_authenticates() {
+    let mut w = World::new(SEED);
+    let segs = w.session();
+    let first_two = encode(&segs[..2]);
+    let cluster1_frame1 = cluster_frames(&mut segs[1].clone())[1].data.clone();
+    // Cut the input right after frame 1 of fragment 1 (its header came in segment 0).
+    let full = encode(&segs);
+    let cut = full
+        .windows(cluster1_frame1.len())
+        .position(|x| x == cluster1_frame1)
+        .unwrap()
+        + cluster1_frame1.len();
+    assert!(cut < first_two.len());
+    let mut p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    p.push(&full[..cut]).unwrap();
+    assert_eq!(p.summary().frames_written, 4 + 2);
+}
+
+#[test]
+fn consumer_decrypts_archive_order_from_mid_session() {
+    let mut w = World::new(SEED);
+    let segs = w.session();
+    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let (out, summary, err) = run_pipeline(p, &encode(&segs[2..]), 13);
+    assert!(err.is_none(), "{err:?}");
+    assert!(summary.all_verified());
+    assert_eq!(read_output(&out).payloads(), frames_of("A", &[2, 3, 4]));
+}
+
+#[test]
+fn consumer_rejects_tampered_frame() {
+    let mut w = World::new(SEED);
+    let mut segs = w.session();
+    cluster_frames(&mut segs[1])[2].data[3] ^= 0x01;
+    let bad = cluster_frames(&mut segs[1])[2].data.clone();
+    let bytes = encode(&segs);
+
+    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let (out, _, err) = run_pipeline(p, &bytes, 100);
+    let (kind, at) = stopped_kind(err);
+    assert_eq!(kind, FailureKind::TamperedFrame { frame: 2 });
+    assert_eq!(at.seq, Some(1));
+    assert_eq!(at.timecode, Some(11_000));
+    assert!(at.kvs_number.is_some() && at.producer_time.is_some());
+    let msg = format!(
+        "{}",
+        PipelineError::Verification(Box::new(kvs_e2ee_consumer::Failure { fragment: at, kind }))
+    );
+    assert!(
+        msg.contains("seq 1") && msg.contains("timecode 11000") && msg.contains("tampered frame"),
+        "{msg}"
+    );
+    let mut expect = frames_of("A", &[0]);
+    expect.extend([plaintext("A", 1, 0), plaintext("A", 1, 1)]);
+    assert_eq!(read_output(&out).payloads(), expect);
+    assert!(!contains(&out, &bad[..bad.len() - 16]));
+
+    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], true);
+    let (out, summary, err) = run_pipeline(p, &bytes, 100);
+    assert!(err.is_none());
+    assert_eq!(
+        failure_kinds(&summary),
+        vec![FailureKind::TamperedFrame { frame: 2 }]
+    );
+    assert!(!summary.all_verified());
+    assert_eq!(summary.fragments_verified, 4);
+    let written = read_output(&out).payloads();
+    assert_eq!(written.len(), 18, "the rest of the bad fragment is skipped");
+    assert!(!written.contains(&plaintext("A", 1, 3)));
+    assert_only_sealed(&out, &all_a());
+}
+
+#[test]
+fn consumer_rejects_tampered_header() {
+    let mut w = World::new(SEED);
+    let mut segs = w.session();
+    // Flip a byte in every copy of header 2 (its tags end in `.2.0`).
+    for seg in &mut segs {
+        for item in seg.iter_mut() {
+            if let Item::Tags(tags) = item {
+                for (name, value) in tags.iter_mut() {
+                    if name == "kvs-e2ee.v1.2.0" {
+                        let mut b = value.clone().into_bytes();
+                        b[36] = if b[36] == b'A' { b'B' } else { b'A' }; // a session-id byte
+                        *value = String::from_utf8(b).unwrap();
+                    }
+                }
+            }
+        }
+    }
+    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], true);
+    let (out, summary, err) = run_pipeline(p, &encode(&segs), 64);
+    assert!(err.is_none());
+    let kinds = failure_kinds(&summary);
+    assert!(kinds.contains(&FailureKind::TamperedHeader), "{kinds:?}");
+    assert_eq!(read_output(&out).payloads(), frames_of("A", &[0, 1, 3, 4]));
+}
+
+#[test]
+fn consumer_reports_missing_fragment() {
+    let mut w = World::new(SEED);
+    let mut segs = w.session();
+    segs.remove(2);
+    let bytes = encode(&segs);
+    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let (out, _, err) = run_pipeline(p, &bytes, 500);
+    let (kind, at) = stopped_kind(err);
+    assert_eq!(kind, FailureKind::Missing { missing: 2..3 });
+    assert_eq!(at.seq, Some(3));
+    assert_eq!(read_output(&out).payloads(), frames_of("A", &[0, 1]));
+
+    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], true);
+    let (out, summary, _) = run_pipeline(p, &bytes, 500);
+    assert_eq!(summary.fragments_missing, 1);
+    assert_eq!(
+        failure_kinds(&summary),
+        vec![FailureKind::Missing { missing: 2..3 }]
+    );
+    assert_eq!(read_output(&out).payloads(), frames_of("A", &[0, 1, 3, 4]));
+}
+
+#[test]
+fn consumer_reports_reordered_fragments() {
+    let mut w = World::new(SEED);
+    let mut segs = w.session();
+    segs.swap(2, 3);
+    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], true);
+    let (_, summary, _) = run_pipeline(p, &encode(&segs), 500);
+    assert_eq!(
+        failure_kinds(&summary),
+        vec![
+            FailureKind::Missing { missing: 2..3 },
+            FailureKind::Reordered
+        ]
+    );
+}
+
+#[test]
+fn consumer_drops_producer_resends_silently() {
+    let mut w = World::new(SEED);
+    let segs = w.session();
+    let resent = vec![
+        segs[0].clone(),
+        segs[1].clone(),
+        segs[2].clone(),
+        segs[1].clone(),
+        segs[2].clone(),
+        segs[3].clone(),
+        segs[4].clone(),
+    ];
+    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let (out, summary, err) = run_pipeline(p, &encode(&resent), 333);
+    assert!(err.is_none(), "{err:?}");
+    assert!(summary.all_verified());
+    assert_eq!(summary.duplicates_dropped, 2);
+    assert_eq!(read_output(&out).payloads(), all_a());
+}
+
+#[test]
+fn consumer_rejects_replayed_fragment() {
+    let mut w = World::new(SEED);
+    let segs = w.session();
+    let replayed = vec![
+        segs[0].clone(),
+        segs[1].clone(),
+        segs[2].clone(),
+        segs[3].clone(),
+        segs[0].clone(),
+        segs[4].clone(),
+    ];
+    let bytes = encode(&replayed);
+    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let (_, _, err) = run_pipeline(p, &bytes, 333);
+    assert_eq!(stopped_kind(err).0, FailureKind::Replayed);
+    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], true);
+    let (out, summary, _) = run_pipeline(p, &bytes, 333);
+    assert_eq!(failure_kinds(&summary), vec![FailureKind::Replayed]);
+    assert_eq!(
+        read_output(&out).payloads(),
+        all_a(),
+        "the replay is not shown twice"
+    );
+}
+
+#[test]
+fn consumer_rejects_spliced_fragment() {
+    let mut w = World::new(SEED);
+    let segs = w.session();
+    let camera = w.camera.clone();
+    let mut other = w.sealer(STREAM, &camera);
+    let put_b = w.produce(&mut other, "B", 50_000, 3, true);
+    let segs_b = getmedia_segments(&put_b);
+    let mut spliced = segs.clone();
+    spliced.insert(3, segs_b[1].clone());
+    let bytes = encode(&spliced);
+    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let (out, _, err) = run_pipeline(p, &bytes, 333);
+    assert_eq!(stopped_kind(err).0, FailureKind::Spliced);
+    assert_eq!(read_output(&out).payloads(), frames_of("A", &[0, 1, 2]));
+
+    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], true);
+    let (out, summary, _) = run_pipeline(p, &bytes, 333);
+    assert!(failure_kinds(&summary).contains(&FailureKind::Spliced));
+    assert!(
+        !contains(&out, b"B: fragment"),
+        "spliced frames are skipped"
+    );
+    assert_only_sealed(&out, &all_a());
+}
+
+#[test]
+fn consumer_rejects_fragment_of_other_stream() {
+    let mut w = World::new(SEED);
+    let segs = w.session();
+    let camera = w.camera.clone();
+    let mut other = w.sealer("back-yard", &camera);
+    let put_c = w.produce(&mut other, "C", 60_000, 3, true);
+    let segs_c = getmedia_segments(&put_c);
+    let mut spliced = segs.clone();
+    spliced.insert(3, segs_c[1].clone());
+    let bytes = encode(&spliced);
+    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let (_, _, err) = run_pipeline(p, &bytes, 333);
+    assert_eq!(
+        stopped_kind(err).0,
+        FailureKind::WrongStream {
+            found: "back-yard".into()
+        }
+    );
+    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], true);
+    let (out, summary, _) = run_pipeline(p, &bytes, 333);
+    assert_eq!(
+        failure_kinds(&summary),
+        vec![FailureKind::WrongStream {
+            found: "back-yard".into()
+        }]
+    );
+    assert_eq!(read_output(&out).payloads(), all_a());
+}
+
+#[test]
+fn consumer_rejects_untrusted_camera_and_writes_nothing() {
+    let mut w = World::new(SEED);
+    let segs = w.session();
+    let p = w.pipeline(&w.viewer, vec![w.other_camera.public_key()], false);
+    let (out, _, err) = run_pipeline(p, &encode(&segs), 333);
+    let (kind, at) = stopped_kind(err);
+    assert_eq!(
+        kind,
+        FailureKind::UntrustedCamera {
+            camera: w.camera.key_id()
+        }
+    );
+    assert_eq!(at.seq, Some(0));
+    assert!(out.is_empty());
+}
+
+#[test]
+fn consumer_refuses_when_not_a_recipient() {
+    let mut w = World::new(SEED);
+    let segs = w.session();
+    let p = w.pipeline(&w.outsider, vec![w.camera.public_key()], true);
+    let (out, summary, _) = run_pipeline(p, &encode(&segs), 333);
+    assert!(out.is_empty());
+    assert!(!summary.all_verified());
+    assert!(summary.failures.iter().all(|f| matches!(
+        &f.kind,
+        FailureKind::NotARecipient { recipients } if recipients == &vec![w.viewer.key_id()]
+    )));
+    assert_eq!(
+        summary.failures.len(),
+        5,
+        "one report per fragment: {summary}"
+    );
+}
+
+#[test]
+fn consumer_refuses_injected_unencrypted_fragment() {
+    let mut w = World::new(SEED);
+    let mut segs = w.session();
+    let injected: Vec<Frame> = (0..2)
+        .map(|i| Frame {
+            track: 1,
+            timecode: 12_500 + i * 40,
+            keyframe: i == 0,
+            data: b"injected plaintext".to_vec(),
+        })
+        .collect();
+    segs.insert(
+        3,
+        vec![Item::Cluster {
+            timecode: 12_500,
+            frames: injected,
+        }],
+    );
+    let bytes = encode(&segs);
+    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let (out, _, err) = run_pipeline(p, &bytes, 333);
+    let (kind, at) = stopped_kind(err);
+    assert_eq!(kind, FailureKind::Unencrypted);
+    assert_eq!(at.timecode, Some(12_500));
+    assert!(!contains(&out, b"injected plaintext"));
+
+    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], true);
+    let (out, summary, _) = run_pipeline(p, &bytes, 333);
+    assert_eq!(failure_kinds(&summary), vec![FailureKind::Unencrypted]);
+    assert!(!contains(&out, b"injected plaintext"));
+    assert_eq!(read_output(&out).payloads(), all_a());
+}
+
+#[test]
+fn consumer_refuses_unknown_envelope_version() {
+    let mut w = World::new(SEED);
+    let mut segs = w.session();
+    for seg in &mut segs {
+        for item in seg.iter_mut() {
+            if let Item::Tags(tags) = item {
+                let renamed: Vec<Tag> = tags
+                    .iter()
+                    .map(|(n, v)| (n.replace("kvs-e2ee.v1.2.", "kvs-e2ee.v2.2."), v.clone()))
+                    .collect();
+                *tags = renamed;
+            }
+        }
+    }
+    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let (_, _, err) = run_pipeline(p, &encode(&segs), 333);
+    assert!(matches!(
+        stopped_kind(err).0,
+        FailureKind::UnknownVersion { .. }
+    ));
+}
+
+#[test]
+fn consumer_reports_missing_frames() {
+    let mut w = World::new(SEED);
+    let mut segs = w.session();
+    cluster_frames(&mut segs[1]).pop();
+    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], true);
+    let (out, summary, _) = run_pipeline(p, &encode(&segs), 333);
+    assert_eq!(
+        failure_kinds(&summary),
+        vec![FailureKind::MissingFrames {
+            expected: 4,
+            seen: 3
+        }]
+    );
+    assert_eq!(summary.failures[0].fragment.seq, Some(1));
+    assert_eq!(read_output(&out).payloads().len(), 19);
+}
+
+#[test]
+fn consumer_resumes_mid_fragment_without_gap_or_duplicate() {
+    let mut w = World::new(SEED);
+    let segs = w.session();
+    let head = encode(&segs[..2]);
+    let seg2 = encode(&segs[2..3]);
+    let tail = encode(&segs[3..]);
+    let frame1 = cluster_frames(&mut segs[2].clone())[1].data.clone();
+    let in_cluster = seg2
+        .windows(frame1.len())
+        .position(|w| w == frame1)
+        .unwrap()
+        + 5;
+    for cut in [1, 60, in_cluster, seg2.len() / 2, seg2.len() - 30] {
+        let mut p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+        p.push(&head).unwrap();
+        p.push(&seg2[..cut]).unwrap();
+        p.reconnected();
+        // The resumed response starts with the interrupted fragment again.
+        p.push(&seg2).unwrap();
+        let (out, summary, err) = run_pipeline(p, &tail, 999);
+        assert!(err.is_none(), "cut {cut}: {err:?}");
+        assert!(summary.all_verified(), "cut {cut}: {summary}");
+        assert_eq!(read_output(&out).payloads(), all_a(), "cut {cut}");
+    }
+}
+
+#[test]
+fn consumer_output_is_accepted_by_ffprobe() {
+    if !have_tool("ffprobe") {
+        return;
+    }
+    let mut w = World::new(SEED);
+    let segs = w.session();
+    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let (out, _, err) = run_pipeline(p, &encode(&segs), 4096);
+    assert!(err.is_none());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.mkv");
+    std::fs::write(&path, &out).unwrap();
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-count_packets", "-show_entries"])
+        .arg("stream=codec_name,nb_read_packets")
+        .args(["-of", "csv=p=0"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        probe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    let text = String::from_utf8(probe.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines, vec!["h264,15", "aac,5"], "{text}");
+}
