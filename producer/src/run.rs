@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kvs_e2ee_keys::{Identity, KeyError, KeyKind, KeyList};
+use kvs_e2ee_keys::{Identity, KeyError, KeyKind, KeyList, PublicKey, SecretKey};
 use kvs_e2ee_shared::kvs::StreamId;
 use kvs_e2ee_shared::kvs::config::{
     ClientConfig, ConfigError as ClientConfigError, ConfigOptions, CredentialSource,
@@ -23,6 +23,8 @@ use crate::config::{Config, Credentials};
 use crate::engine::link::{ConnectError, KvsConnector};
 use crate::engine::package::Packager;
 use crate::engine::{Engine, EngineConfig, EngineError, EngineStats};
+use crate::fragmenter::KVS_MAX_FRAGMENT_DURATION_MS;
+use crate::recipients::{self, watch_recipients};
 use crate::source::{MediaReader, SourceError, spawn_pump};
 use crate::spool::{Spool, SpoolError};
 use crate::store::FragmentStore;
@@ -185,6 +187,19 @@ async fn ensure_stream(
     }
 }
 
+/// The camera's active secret key and the viewers' public keys.
+fn load_keys(config: &Config) -> Result<(SecretKey, Vec<PublicKey>), RunError> {
+    let identity = Identity::load_kind(&config.identity, KeyKind::Camera)?;
+    let recipients = KeyList::load(&config.recipients, KeyKind::Viewer)?;
+    let recipients: Vec<_> = recipients.entries().iter().map(|e| e.key).collect();
+    if recipients.is_empty() {
+        return Err(RunError::NoRecipients(
+            config.recipients.display().to_string(),
+        ));
+    }
+    Ok((identity.active().clone(), recipients))
+}
+
 fn open_store(config: &Config) -> Result<Box<dyn FragmentStore>, RunError> {
     match &config.spool {
         None => Ok(Box::new(FragmentBuffer::<Bytes>::new(config.buffer_size))),
@@ -232,6 +247,8 @@ pub async fn run_with(
     engine_config: EngineConfig,
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
+    // Keys first: a bad key file is named before any AWS setup can fail.
+    load_keys(&config)?;
     let client = ClientConfig::load(ConfigOptions {
         region: config.region.clone(),
         endpoint_url: config.endpoint_url.clone(),
@@ -252,7 +269,7 @@ pub async fn stream_with(
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
     // Keys first: a bad key file is reported before the source is opened.
-    Identity::load_kind(&config.identity, KeyKind::Camera)?;
+    load_keys(&config)?;
     let reader = MediaReader::open(&config.source).await?;
     stream_source(config, client, reader, engine_config, stop).await
 }
@@ -262,18 +279,11 @@ pub async fn stream_with(
 pub async fn stream_source(
     config: Config,
     client: ClientConfig,
-    reader: MediaReader,
+    mut reader: MediaReader,
     mut engine_config: EngineConfig,
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
-    let identity = Identity::load_kind(&config.identity, KeyKind::Camera)?;
-    let recipients = KeyList::load(&config.recipients, KeyKind::Viewer)?;
-    let recipients: Vec<_> = recipients.entries().iter().map(|e| e.key).collect();
-    if recipients.is_empty() {
-        return Err(RunError::NoRecipients(
-            config.recipients.display().to_string(),
-        ));
-    }
+    let (camera, recipients) = load_keys(&config)?;
     let control_client = client.control_client();
     ensure_stream(&control_client, &config.stream_name, config.create_stream).await?;
     let stream = StreamId::Name(config.stream_name.clone());
@@ -282,18 +292,24 @@ pub async fn stream_source(
         .map_err(RunError::Api)?;
     tracing::info!(stream = %config.stream_name, %endpoint, "stream is active");
     let store = open_store(&config)?;
+    if let Some(newest) = store.newest_timecode() {
+        // The newest spooled fragment may span up to KVS's longest fragment.
+        reader.not_before(newest.saturating_add(KVS_MAX_FRAGMENT_DURATION_MS));
+    }
     let connector = KvsConnector::new(client, stream, Some(endpoint))?;
     let fragment_ms = i64::try_from(config.fragment_duration.as_millis()).unwrap_or(i64::MAX);
     let packager = Packager::new(
         config.stream_name.clone(),
-        identity.active().clone(),
+        camera,
         recipients,
         fragment_ms,
         rand::rand_core::UnwrapErr(rand::rngs::SysRng),
     );
     engine_config.stats_interval = engine_config.stats_interval.or(config.stats_interval);
     let source = spawn_pump(reader, SOURCE_CHANNEL, stop);
+    let updates = watch_recipients(config.recipients.clone(), recipients::DEFAULT_POLL);
     let stats = Engine::new(engine_config, connector, packager, store)
+        .with_recipient_updates(updates)
         .run(source)
         .await?;
     if stats.dropped_fragments > 0 {

@@ -51,6 +51,9 @@ pub trait MediaSink: Send {
     fn send(&mut self, bytes: Bytes) -> impl Future<Output = Result<(), PutMediaError>> + Send;
     /// Ends the body (KVS then completes the last fragment).
     fn finish(&mut self);
+    /// Breaks the body off, so KVS discards the fragment in progress rather
+    /// than completing it truncated (a connection given up on).
+    fn abort(&mut self);
 }
 
 /// The ACK side of a connection.
@@ -79,6 +82,10 @@ impl MediaSink for PutMediaSender {
 
     fn finish(&mut self) {
         PutMediaSender::finish(self);
+    }
+
+    fn abort(&mut self) {
+        PutMediaSender::abort(self);
     }
 }
 
