@@ -390,7 +390,9 @@ async fn server_errors_and_throttling_on_reconnect_lose_nothing() {
         "every fault was hit: {:?}",
         faults.list()
     );
-    assert!(stats.reconnects >= 4 && stats.rotations >= 1, "{stats:?}");
+    // After three failures in a row the data endpoint is looked up again;
+    // that GetDataEndpoint may take the last fault (the SDK retries it).
+    assert!(stats.reconnects >= 3 && stats.rotations >= 1, "{stats:?}");
     assert_duplicates_identical(&cam.stored("throttled"));
     let got = cam.watch("throttled");
     assert_eq!(got.len(), expected.len());
