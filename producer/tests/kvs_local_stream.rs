@@ -390,7 +390,9 @@ async fn server_errors_and_throttling_on_reconnect_lose_nothing() {
         "every fault was hit: {:?}",
         faults.list()
     );
-    assert!(stats.reconnects >= 4 && stats.rotations >= 1, "{stats:?}");
+    // After three failures in a row the data endpoint is looked up again;
+    // that GetDataEndpoint may take the last fault (the SDK retries it).
+    assert!(stats.reconnects >= 3 && stats.rotations >= 1, "{stats:?}");
     assert_duplicates_identical(&cam.stored("throttled"));
     let got = cam.watch("throttled");
     assert_eq!(got.len(), expected.len());
@@ -648,4 +650,55 @@ async fn stalled_connection_is_broken_off_and_nothing_is_truncated() {
     let got = cam.watch("stalled");
     assert!(got == expected, "frames lost, reordered or duplicated");
     cam.server.shutdown().await;
+}
+
+fn with_connection_limit(c: &mut kvs_local::Config, max: Duration) {
+    c.data_plane = Some(Arc::new(kvs_local::media::MediaPlane::new(
+        kvs_local::media::MediaConfig {
+            max_connection_duration: Some(max),
+            ..kvs_local::media::MediaConfig::default()
+        },
+    )));
+}
+
+/// KVS ends connections that live too long with ErrorId 4003: a producer
+/// that does not rotate in time reconnects and resends; one that rotates
+/// before the limit never sees the error. Either way nothing is lost.
+#[tokio::test]
+async fn connection_duration_limit_is_met_by_reconnecting_or_by_rotating_first() {
+    for rotate_after in [None, Some(Duration::from_millis(300))] {
+        let cam = setup_with(|c| with_connection_limit(c, Duration::from_millis(800))).await;
+        let config = cam.config("limited", &["--source", CLIP, "--fragment-duration", "1s"]);
+        let expected = source_frames(&config).await;
+        let (writer, pipe) = tokio::io::duplex(16 * 1024);
+        let reader = MediaReader::mkv("pipe".into(), Box::new(pipe));
+        let mut engine = fast();
+        if let Some(r) = rotate_after {
+            engine.rotate_after = r;
+        }
+        let feeder = tokio::spawn(feed_slowly(writer, std::fs::read(CLIP).unwrap(), 2.5));
+        let client = cam.client().await;
+        let stats = tokio::time::timeout(
+            Duration::from_secs(25),
+            stream_source(config, client, reader, engine, Arc::new(Notify::new())),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        feeder.await.unwrap();
+        match rotate_after {
+            None => assert!(
+                stats.reconnects >= 1,
+                "4003 answered by reconnecting: {stats:?}"
+            ),
+            Some(_) => assert!(
+                stats.reconnects == 0 && stats.rotations >= 2,
+                "rotated before the limit: {stats:?}"
+            ),
+        }
+        assert_duplicates_identical(&cam.stored("limited"));
+        let got = cam.watch("limited");
+        assert!(got == expected, "frames lost, reordered or duplicated");
+        cam.server.shutdown().await;
+    }
 }

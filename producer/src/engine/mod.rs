@@ -685,7 +685,7 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
 
     /// Opens a connection and sends everything not yet persisted.
     async fn connect(&mut self) -> Result<(), EngineError> {
-        match self.connector.connect().await {
+        match self.connector.connect(self.failures).await {
             Ok((sink, acks)) => {
                 self.stats.connections += 1;
                 tracing::info!(

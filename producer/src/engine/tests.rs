@@ -97,7 +97,7 @@ impl Connector for Peer {
     type Sink = Sink;
     type Acks = Acks;
 
-    async fn connect(&mut self) -> Result<(Sink, Acks), ConnectError> {
+    async fn connect(&mut self, _failures: u32) -> Result<(Sink, Acks), ConnectError> {
         let plan = self.plans.pop_front().unwrap_or(Plan::Healthy);
         if let Plan::ConnectFails = plan {
             return Err(ConnectError::Credentials("scripted outage".into()));
