@@ -385,8 +385,20 @@ fn parse_iot(cli: &Cli) -> Result<Credentials, ConfigError> {
             format!("{endpoint:?} is not a host name (or https:// URL)"),
         ));
     }
-    require_iot_file("--iot-cert", "AWS_IOT_CORE_CERT", "device certificate", &cert, "")?;
-    require_iot_file("--iot-key", "AWS_IOT_CORE_PRIVATE_KEY", "private key", &key, "")?;
+    require_iot_file(
+        "--iot-cert",
+        "AWS_IOT_CORE_CERT",
+        "device certificate",
+        &cert,
+        "",
+    )?;
+    require_iot_file(
+        "--iot-key",
+        "AWS_IOT_CORE_PRIVATE_KEY",
+        "private key",
+        &key,
+        "",
+    )?;
     if let Some(ca) = &iot.iot_ca {
         require_iot_file(
             "--iot-ca",

@@ -267,15 +267,18 @@ pub async fn run_with(
     if matches!(config.credentials, Credentials::Iot(_)) {
         // Fetch once now: a setup mistake is named here, not buried in the
         // SDK's dispatch error of the first DescribeStream. The provider caches it.
-        client.credentials().await.map_err(|e| iot_credentials_error(&e))?;
+        client
+            .credentials()
+            .await
+            .map_err(|e| iot_credentials_error(&e))?;
     }
     stream_with(config, client, engine_config, stop).await
 }
 
 /// Names the IoT setting behind a failed credentials fetch.
 fn iot_credentials_error(err: &(dyn std::error::Error + 'static)) -> RunError {
-    let iot = std::iter::successors(Some(err), |e| e.source())
-        .find_map(|e| e.downcast_ref::<IotError>());
+    let iot =
+        std::iter::successors(Some(err), |e| e.source()).find_map(|e| e.downcast_ref::<IotError>());
     let Some(iot) = iot else {
         return RunError::IotCredentials {
             detail: err.to_string(),
@@ -294,7 +297,9 @@ fn iot_credentials_error(err: &(dyn std::error::Error + 'static)) -> RunError {
         }
         IotError::Refused(r)
             if r.status == 403
-                && r.message.as_deref().is_some_and(|m| m.contains("thing name")) =>
+                && r.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("thing name")) =>
         {
             "; check --iot-thing-name (AWS_IOT_CORE_THING_NAME, default: the stream name): the \
              certificate must be attached to that thing (`aws iot attach-thing-principal`)"

@@ -133,7 +133,10 @@ impl Site {
             cmd.env_remove(var);
         }
         cmd.env("AWS_CONFIG_FILE", self.dir.join("no-config"));
-        cmd.env("AWS_SHARED_CREDENTIALS_FILE", self.dir.join("no-credentials"));
+        cmd.env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            self.dir.join("no-credentials"),
+        );
         let endpoint = self.server.iot_addr().unwrap().to_string();
         cmd.env("AWS_IOT_CORE_CREDENTIAL_ENDPOINT", endpoint);
         cmd.env("AWS_IOT_CORE_CERT", &self.thing.certificate_path);
@@ -145,8 +148,7 @@ impl Site {
 
     fn stored(&self, stream: &str) -> usize {
         let dir = self.server.state().streams.get(stream).unwrap().dir();
-        kvs_local::media::store::FragmentStore::open(&dir)
-            .map_or(0, |s| s.fragments().len())
+        kvs_local::media::store::FragmentStore::open(&dir).map_or(0, |s| s.fragments().len())
     }
 
     fn shutdown(self) {
@@ -307,12 +309,10 @@ fn camera_credentials_cannot_write_another_stream_or_read_any() {
                 Ok(endpoint) => endpoint,
             };
             let media = camera.media_client(&read_endpoint);
-            let read = tokio::time::timeout(
-                RUN_LIMIT,
-                get_media(&media, &id, &StartSelector::Earliest),
-            )
-            .await
-            .unwrap();
+            let read =
+                tokio::time::timeout(RUN_LIMIT, get_media(&media, &id, &StartSelector::Earliest))
+                    .await
+                    .unwrap();
             let e = read.err().expect("GetMedia with camera credentials");
             assert_eq!(e.kind, ServiceErrorKind::NotAuthorized, "{stream}: {e}");
         }
