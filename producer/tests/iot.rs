@@ -313,7 +313,9 @@ fn camera_credentials_cannot_write_another_stream_or_read_any() {
                 tokio::time::timeout(RUN_LIMIT, get_media(&media, &id, &StartSelector::Earliest))
                     .await
                     .unwrap();
-            let e = read.err().expect("GetMedia with camera credentials");
+            let Err(e) = read else {
+                panic!("{stream}: GetMedia with camera credentials was allowed");
+            };
             assert_eq!(e.kind, ServiceErrorKind::NotAuthorized, "{stream}: {e}");
         }
     });
