@@ -282,6 +282,7 @@ fn camera_credentials_cannot_write_another_stream_or_read_any() {
         assert_eq!(api.kind, ServiceErrorKind::NotAuthorized, "{err}");
         assert_eq!(err.exit_code(), EXIT_SETUP);
         assert!(err.to_string().contains("cam-2"), "{err}");
+        assert!(err.to_string().contains("IAM policy"), "{err}");
         // PutMedia straight to cam-2's data endpoint (looked up by the
         // admin) is refused too: the check is not only in the control plane.
         let admin = site.admin_client().await;
