@@ -122,9 +122,10 @@ impl RunError {
     /// The binary's exit status for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Engine(EngineError::Source(_) | EngineError::Package(_)) | Self::Source(_) => {
-                EXIT_INPUT
-            }
+            Self::Engine(
+                EngineError::Source(_) | EngineError::Package(_) | EngineError::InputStopped { .. },
+            )
+            | Self::Source(_) => EXIT_INPUT,
             Self::Engine(_) => EXIT_STREAM,
             Self::Incomplete { .. } => EXIT_INCOMPLETE,
             _ => EXIT_SETUP,

@@ -122,6 +122,18 @@ impl Site {
     }
 }
 
+/// The fragments accepted before the damage were all persisted (stored by
+/// kvs-local), and the message says how many.
+fn assert_flushed(site: &Site, err: &str) {
+    let stored = site.stored();
+    assert!(
+        stored >= 2,
+        "fragments before the damage were persisted: {err}"
+    );
+    let said = format!("the {stored} fragments accepted before it were sent and persisted");
+    assert!(err.contains(&said), "{err}");
+}
+
 fn clip() -> Vec<u8> {
     let clip = std::fs::read(CLIP).unwrap();
     assert_eq!(&clip[FIFTH_CLUSTER..FIFTH_CLUSTER + 4], CLUSTER_ID);
@@ -136,7 +148,7 @@ fn truncated_mkv_is_named_with_its_offset_after_flushing_what_came_before() {
     let (code, err) = site.run(&cut, &[]);
     assert_eq!(code, Some(i32::from(EXIT_INPUT)), "{err}");
     assert!(err.contains("cut.mkv") && err.contains("offset"), "{err}");
-    assert!(site.stored() >= 2, "accepted fragments persisted: {err}");
+    assert_flushed(&site, &err);
     site.shutdown();
 }
 
@@ -154,7 +166,7 @@ fn garbage_inside_mkv_is_named_after_flushing_what_came_before() {
         err.contains("garbage.mkv") && err.contains(&format!("offset {FIFTH_CLUSTER}")),
         "{err}"
     );
-    assert!(site.stored() >= 2, "accepted fragments persisted: {err}");
+    assert_flushed(&site, &err);
     site.shutdown();
 }
 
@@ -168,6 +180,7 @@ fn a_file_that_is_not_matroska_is_named() {
     let (code, err) = site.run(&bad, &[]);
     assert_eq!(code, Some(i32::from(EXIT_INPUT)), "{err}");
     assert!(err.contains("notes.mkv"), "{err}");
+    assert!(err.contains("nothing had been accepted"), "{err}");
     assert_eq!(site.stored(), 0);
     site.shutdown();
 }
@@ -215,6 +228,8 @@ fn annexb_without_sps_is_named() {
         err.contains("nosps.h264") && err.contains("no SPS/PPS"),
         "{err}"
     );
+    assert!(err.contains("nothing had been accepted"), "{err}");
+    assert_eq!(site.stored(), 0);
     site.shutdown();
 }
 
@@ -262,7 +277,7 @@ fn frame_over_the_kvs_size_limit_is_named_after_flushing_what_came_before() {
         err.contains(&format!("is {FRAME} bytes")) && err.contains("over KVS's"),
         "{err}"
     );
-    assert!(site.stored() >= 2, "accepted fragments persisted: {err}");
+    assert_flushed(&site, &err);
     site.shutdown();
 }
 
