@@ -200,6 +200,28 @@ fn wrong_iot_endpoint_is_named_as_unreachable() {
     site.shutdown();
 }
 
+/// A reachable endpoint that is not a credentials provider (here kvs-local's
+/// plain-HTTP control plane, as when the KVS endpoint is given instead): the
+/// TLS handshake fails and the message still points at --iot-endpoint.
+#[test]
+fn non_iot_endpoint_is_named() {
+    let site = site();
+    let wrong = site
+        .server
+        .control_url()
+        .trim_start_matches("http://")
+        .to_owned();
+    let mut cmd = site.producer("cam-1");
+    cmd.env("AWS_IOT_CORE_CREDENTIAL_ENDPOINT", &wrong);
+    let err = setup_failure(&site, cmd);
+    assert!(
+        err.contains(&wrong) && err.contains("--iot-endpoint"),
+        "{err}"
+    );
+    assert!(err.contains("iot:CredentialProvider"), "{err}");
+    site.shutdown();
+}
+
 #[test]
 fn unknown_role_alias_is_named() {
     let site = site();
