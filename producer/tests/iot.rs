@@ -262,6 +262,14 @@ fn missing_ca_file_is_named() {
         err.contains("does not exist") && err.contains("--iot-ca"),
         "{err}"
     );
+    // Not given at all: the provider trusts no system roots, so it is required.
+    let mut cmd = site.producer("cam-1");
+    cmd.env_remove("AWS_IOT_CORE_CA");
+    let err = setup_failure(&site, cmd);
+    assert!(
+        err.contains("--iot-ca (AWS_IOT_CORE_CA) is required"),
+        "{err}"
+    );
     site.shutdown();
 }
 
