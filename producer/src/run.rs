@@ -15,7 +15,7 @@ use kvs_e2ee_shared::kvs::config::{
 };
 use kvs_e2ee_shared::kvs::control::{self, DataApi, StreamStatus};
 use kvs_e2ee_shared::kvs::error::{ApiError, ServiceErrorKind};
-use kvs_e2ee_shared::kvs::iot::IotConfig as SharedIotConfig;
+use kvs_e2ee_shared::kvs::iot::{IotConfig as SharedIotConfig, IotError};
 use tokio::sync::Notify;
 
 use crate::buffer::FragmentBuffer;
@@ -58,6 +58,14 @@ pub enum RunError {
     /// The IoT settings are incomplete for the provider.
     #[error("{0}")]
     IotSetup(String),
+    /// The IoT credentials provider refused or could not be reached.
+    #[error("cannot get AWS credentials from the IoT credentials provider: {detail}{hint}")]
+    IotCredentials {
+        /// The provider's error (endpoint, role alias, thing, server message).
+        detail: String,
+        /// Which setting to check.
+        hint: &'static str,
+    },
     /// Region or credentials could not be resolved.
     #[error("AWS configuration: {0}")]
     ClientConfig(#[from] ClientConfigError),
@@ -114,9 +122,10 @@ impl RunError {
     /// The binary's exit status for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Engine(EngineError::Source(_) | EngineError::Package(_)) | Self::Source(_) => {
-                EXIT_INPUT
-            }
+            Self::Engine(
+                EngineError::Source(_) | EngineError::Package(_) | EngineError::InputStopped { .. },
+            )
+            | Self::Source(_) => EXIT_INPUT,
             Self::Engine(_) => EXIT_STREAM,
             Self::Incomplete { .. } => EXIT_INCOMPLETE,
             _ => EXIT_SETUP,
@@ -256,7 +265,56 @@ pub async fn run_with(
         media_stall_grace: None,
     })
     .await?;
+    if matches!(config.credentials, Credentials::Iot(_)) {
+        // Fetch once now: a setup mistake is named here, not buried in the
+        // SDK's dispatch error of the first DescribeStream. The provider caches it.
+        client
+            .credentials()
+            .await
+            .map_err(|e| iot_credentials_error(&e))?;
+    }
     stream_with(config, client, engine_config, stop).await
+}
+
+/// Names the IoT setting behind a failed credentials fetch.
+fn iot_credentials_error(err: &(dyn std::error::Error + 'static)) -> RunError {
+    let iot =
+        std::iter::successors(Some(err), |e| e.source()).find_map(|e| e.downcast_ref::<IotError>());
+    let Some(iot) = iot else {
+        return RunError::IotCredentials {
+            detail: err.to_string(),
+            hint: "",
+        };
+    };
+    let hint = match iot {
+        IotError::Unreachable { .. } => {
+            "; check --iot-endpoint (AWS_IOT_CORE_CREDENTIAL_ENDPOINT): it is the account's \
+             credentials endpoint from `aws iot describe-endpoint --endpoint-type iot:CredentialProvider`, \
+             and --iot-ca must hold the root CA that endpoint chains to"
+        }
+        IotError::Refused(r) if r.status == 404 => {
+            "; check --iot-role-alias (AWS_IOT_CORE_ROLE_ALIAS) against `aws iot list-role-aliases` \
+             in the stream's region"
+        }
+        IotError::Refused(r)
+            if r.status == 403
+                && r.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("thing name")) =>
+        {
+            "; check --iot-thing-name (AWS_IOT_CORE_THING_NAME, default: the stream name): the \
+             certificate must be attached to that thing (`aws iot attach-thing-principal`)"
+        }
+        IotError::Refused(r) if r.status == 403 => {
+            "; check that --iot-cert is ACTIVE in AWS IoT and its IoT policy allows \
+             iot:AssumeRoleWithCertificate on the role alias"
+        }
+        _ => "",
+    };
+    RunError::IotCredentials {
+        detail: iot.to_string(),
+        hint,
+    }
 }
 
 /// [`run_with`] with an already resolved client configuration (e.g. static

@@ -135,16 +135,34 @@ pub enum EngineError {
     /// The fragment store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The source failed; what it delivered before was flushed.
-    #[error("{0} (everything before it was sent and persisted)")]
+    /// The source failed.
+    #[error("{0}")]
     Source(SourceError),
-    /// The input could not be packaged; what came before was flushed.
-    #[error("{0} (everything before it was sent and persisted)")]
+    /// The input could not be packaged.
+    #[error("{0}")]
     Package(PackageError),
+    /// The input stopped with [`Self::Source`] or [`Self::Package`] after
+    /// everything accepted before it was sent and persisted.
+    #[error("{error} ({})", flushed(*.persisted))]
+    InputStopped {
+        /// Why the input stopped.
+        error: Box<EngineError>,
+        /// Fragments KVS persisted in this run, all of them before the error.
+        persisted: u64,
+    },
     /// The source ended before describing its tracks, so stored fragments
     /// (from a spool) cannot be sent.
     #[error("the source ended before describing its tracks; {0} stored fragments were not sent")]
     NoHeader(usize),
+}
+
+/// What [`EngineError::InputStopped`] says was kept.
+fn flushed(persisted: u64) -> String {
+    match persisted {
+        0 => "nothing had been accepted before it".to_owned(),
+        1 => "the 1 fragment accepted before it was sent and persisted".to_owned(),
+        n => format!("the {n} fragments accepted before it were sent and persisted"),
+    }
 }
 
 /// Where the PutMedia connection is.
@@ -296,7 +314,10 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
             "stream finished: every stored fragment was persisted"
         );
         match self.input_error.take() {
-            Some(e) => Err(e),
+            Some(e) => Err(EngineError::InputStopped {
+                error: Box::new(e),
+                persisted: self.stats.fragments_persisted,
+            }),
             None => Ok(self.stats),
         }
     }

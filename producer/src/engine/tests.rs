@@ -492,7 +492,15 @@ async fn source_error_flushes_accepted_fragments_then_reports() {
         .await
         .unwrap()
         .unwrap_err();
-    assert!(matches!(err, EngineError::Source(_)), "{err}");
+    let EngineError::InputStopped { error, persisted } = &err else {
+        panic!("{err}");
+    };
+    assert!(matches!(**error, EngineError::Source(_)), "{err}");
+    assert_eq!(*persisted, 3);
+    assert!(
+        err.to_string().contains("the 3 fragments accepted"),
+        "{err}"
+    );
     assert_eq!(record.lock().unwrap().persisted.len(), 3);
 }
 
