@@ -16,13 +16,13 @@ use kvs_e2ee_shared::kvs::config::{
 use kvs_e2ee_shared::kvs::control::{self, DataApi, StreamStatus};
 use kvs_e2ee_shared::kvs::error::{ApiError, ServiceErrorKind};
 use kvs_e2ee_shared::kvs::iot::IotConfig as SharedIotConfig;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 
 use crate::buffer::FragmentBuffer;
 use crate::config::{Config, Credentials};
 use crate::engine::link::{ConnectError, KvsConnector};
 use crate::engine::package::Packager;
-use crate::engine::{Engine, EngineConfig, EngineError, EngineStats};
+use crate::engine::{Engine, EngineConfig, EngineError, EngineStats, SourceItem};
 use crate::source::{MediaReader, SourceError, spawn_pump};
 use crate::spool::{Spool, SpoolError};
 use crate::store::FragmentStore;
@@ -263,9 +263,36 @@ pub async fn stream_source(
     config: Config,
     client: ClientConfig,
     reader: MediaReader,
-    mut engine_config: EngineConfig,
+    engine_config: EngineConfig,
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
+    let prepared = prepare(config, client).await?;
+    let source = spawn_pump(reader, SOURCE_CHANNEL, stop);
+    prepared.stream(source, engine_config).await
+}
+
+/// A stream ready to be fed, made by [`prepare`]: keys loaded, the stream
+/// ACTIVE (created if allowed), the PutMedia endpoint known, the fragment
+/// store open. [`Prepared::stream`] then runs the engine on any event source,
+/// e.g. frames pushed by a GStreamer element through a channel.
+pub struct Prepared {
+    connector: KvsConnector,
+    packager: Packager<rand::rand_core::UnwrapErr<rand::rngs::SysRng>>,
+    store: Box<dyn FragmentStore>,
+    stats_interval: Option<std::time::Duration>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The packager holds the camera's secret key: show nothing of it.
+        f.debug_struct("Prepared").finish_non_exhaustive()
+    }
+}
+
+/// Everything [`stream_source`] does before the first frame: loads the keys,
+/// checks (or creates) the stream, asks for the PutMedia endpoint and opens
+/// the fragment store. Setup mistakes surface here, before any media flows.
+pub async fn prepare(config: Config, client: ClientConfig) -> Result<Prepared, RunError> {
     let identity = Identity::load_kind(&config.identity, KeyKind::Camera)?;
     let recipients = KeyList::load(&config.recipients, KeyKind::Viewer)?;
     let recipients: Vec<_> = recipients.entries().iter().map(|e| e.key).collect();
@@ -291,19 +318,36 @@ pub async fn stream_source(
         fragment_ms,
         rand::rand_core::UnwrapErr(rand::rngs::SysRng),
     );
-    engine_config.stats_interval = engine_config.stats_interval.or(config.stats_interval);
-    let source = spawn_pump(reader, SOURCE_CHANNEL, stop);
-    let stats = Engine::new(engine_config, connector, packager, store)
-        .run(source)
-        .await?;
-    if stats.dropped_fragments > 0 {
-        return Err(RunError::Incomplete {
-            dropped: stats.dropped_fragments,
-            stats,
-        });
+    Ok(Prepared {
+        connector,
+        packager,
+        store,
+        stats_interval: config.stats_interval,
+    })
+}
+
+impl Prepared {
+    /// Runs the engine on `source` until it closes (the end of input: the
+    /// last fragment is flushed) and every fragment is PERSISTED, or a
+    /// non-retryable error. Dropping the sender is the graceful stop.
+    pub async fn stream(
+        self,
+        source: mpsc::Receiver<SourceItem>,
+        mut engine_config: EngineConfig,
+    ) -> Result<EngineStats, RunError> {
+        engine_config.stats_interval = engine_config.stats_interval.or(self.stats_interval);
+        let stats = Engine::new(engine_config, self.connector, self.packager, self.store)
+            .run(source)
+            .await?;
+        if stats.dropped_fragments > 0 {
+            return Err(RunError::Incomplete {
+                dropped: stats.dropped_fragments,
+                stats,
+            });
+        }
+        if stats.fragments == 0 {
+            return Err(RunError::NothingSent);
+        }
+        Ok(stats)
     }
-    if stats.fragments == 0 {
-        return Err(RunError::NothingSent);
-    }
-    Ok(stats)
 }

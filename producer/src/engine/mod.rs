@@ -32,7 +32,7 @@ use bytes::Bytes;
 use kvs_e2ee_shared::kvs::ack::{AckErrorId, AckEvent, AckEventType};
 use kvs_e2ee_shared::kvs::putmedia::PutMediaError;
 use rand_core::CryptoRng;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::buffer::AckKind;
@@ -69,6 +69,9 @@ pub struct EngineConfig {
     pub close_reason_timeout: Duration,
     /// Log a statistics line this often (`--stats`).
     pub stats_interval: Option<Duration>,
+    /// Where the engine publishes its counters whenever they change (e.g. for
+    /// a GStreamer element's stats messages); `None` publishes nothing.
+    pub stats_watch: Option<watch::Sender<EngineStats>>,
 }
 
 impl Default for EngineConfig {
@@ -80,6 +83,7 @@ impl Default for EngineConfig {
             drain_timeout: Duration::from_secs(30),
             close_reason_timeout: Duration::from_secs(2),
             stats_interval: None,
+            stats_watch: None,
         }
     }
 }
@@ -246,6 +250,18 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
             }
             let step = self.next_step(&mut source, &mut tick).await;
             self.apply(step).await?;
+            self.publish_stats();
+        }
+    }
+
+    /// Sends the counters to [`EngineConfig::stats_watch`] if they changed.
+    fn publish_stats(&self) {
+        if let Some(tx) = &self.config.stats_watch {
+            tx.send_if_modified(|s| {
+                let changed = *s != self.stats;
+                *s = self.stats;
+                changed
+            });
         }
     }
 
