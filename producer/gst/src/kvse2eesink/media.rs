@@ -1,0 +1,143 @@
+//! Caps and buffers → the producer's [`TrackInfo`] and [`MediaFrame`]: the
+//! codec configuration record from `codec_data`, and absolute timecodes from
+//! buffer timestamps.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use kvs_e2ee_producer::media::{CODEC_ID_H264, CODEC_ID_H265, MediaFrame, TrackInfo};
+
+/// Matroska track number of the video track.
+pub(super) const VIDEO_TRACK: u64 = 1;
+
+/// Caps or a buffer the element cannot stream.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub(super) enum MediaError {
+    /// The caps are not H.264/H.265 in a form we take.
+    #[error("unsupported caps {0}")]
+    Caps(String),
+    /// The caps lack the codec configuration record.
+    #[error("caps {0} carry no codec_data (avcC/hvcC); put h264parse/h265parse before kvse2eesink")]
+    NoCodecData(String),
+    /// A buffer could not be read.
+    #[error("a buffer could not be mapped for reading")]
+    Map,
+}
+
+/// The video track described by `caps` (`video/x-h264, stream-format=avc|avc3`
+/// or `video/x-h265, stream-format=hvc1|hev1`, `alignment=au`).
+pub(super) fn track_from_caps(caps: &gst::CapsRef) -> Result<TrackInfo, MediaError> {
+    let s = caps
+        .structure(0)
+        .ok_or_else(|| MediaError::Caps(caps.to_string()))?;
+    let codec_id = match s.name().as_str() {
+        "video/x-h264" => CODEC_ID_H264,
+        "video/x-h265" => CODEC_ID_H265,
+        _ => return Err(MediaError::Caps(caps.to_string())),
+    };
+    let codec_data = s
+        .get::<gst::Buffer>("codec_data")
+        .map_err(|_| MediaError::NoCodecData(caps.to_string()))?;
+    let codec_private = codec_data
+        .map_readable()
+        .map_err(|_| MediaError::Map)?
+        .to_vec();
+    let dim = |name: &str| {
+        s.get::<i32>(name)
+            .ok()
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(0)
+    };
+    Ok(TrackInfo {
+        number: VIDEO_TRACK,
+        codec_id: codec_id.to_owned(),
+        codec_private,
+        video: Some((dim("width"), dim("height"))),
+        audio: None,
+    })
+}
+
+/// Maps buffer timestamps onto the absolute timeline KVS requires: the first
+/// buffer is placed at the wall-clock time it arrives, later ones at that
+/// time plus their timestamp distance from the first (so the stream keeps the
+/// pipeline's own clock, as kvssink does with `absolute-fragment-times`).
+#[derive(Debug, Default)]
+pub(super) struct Timeline {
+    /// Wall-clock ms at timestamp 0.
+    base_ms: Option<i64>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Timeline {
+    /// The absolute timecode (ms since the epoch) of a buffer stamped `ts`
+    /// (PTS, else DTS); a buffer without either gets the current time.
+    pub fn timecode_ms(&mut self, ts: Option<gst::ClockTime>) -> i64 {
+        let Some(ts) = ts else {
+            return now_ms();
+        };
+        let ms = i64::try_from(ts.mseconds()).unwrap_or(i64::MAX);
+        let base = *self
+            .base_ms
+            .get_or_insert_with(|| now_ms().saturating_sub(ms));
+        base.saturating_add(ms)
+    }
+}
+
+/// One coded video frame (an access unit in the caps' length-prefixed form).
+pub(super) fn frame(
+    buffer: &gst::BufferRef,
+    timeline: &mut Timeline,
+) -> Result<MediaFrame, MediaError> {
+    let map = buffer.map_readable().map_err(|_| MediaError::Map)?;
+    Ok(MediaFrame {
+        track: VIDEO_TRACK,
+        timecode_ms: timeline.timecode_ms(buffer.pts().or(buffer.dts())),
+        keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+        data: BytesMut::from(map.as_slice()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn avc_caps_give_the_avcc_record_and_size() {
+        gst::init().unwrap();
+        let avcc = gst::Buffer::from_slice([1u8, 0x42, 0, 0x1e, 0xff]);
+        let caps = gst::Caps::builder("video/x-h264")
+            .field("stream-format", "avc")
+            .field("width", 320i32)
+            .field("height", 240i32)
+            .field("codec_data", avcc)
+            .build();
+        let t = track_from_caps(&caps).unwrap();
+        assert_eq!(t.codec_id, CODEC_ID_H264);
+        assert_eq!(t.codec_private, [1, 0x42, 0, 0x1e, 0xff]);
+        assert_eq!(t.video, Some((320, 240)));
+    }
+
+    #[test]
+    fn caps_without_codec_data_name_the_parser_to_add() {
+        gst::init().unwrap();
+        let caps = gst::Caps::builder("video/x-h265").build();
+        let e = track_from_caps(&caps).unwrap_err();
+        assert!(e.to_string().contains("h265parse"), "{e}");
+    }
+
+    #[test]
+    fn timeline_keeps_timestamp_distances() {
+        let mut t = Timeline::default();
+        let a = t.timecode_ms(Some(gst::ClockTime::from_mseconds(1000)));
+        let b = t.timecode_ms(Some(gst::ClockTime::from_mseconds(1500)));
+        assert_eq!(b - a, 500);
+        assert!((a - now_ms()).abs() < 5_000);
+    }
+}
