@@ -1,0 +1,350 @@
+//! `kvse2eesink` in real GStreamer pipelines against kvs-local started
+//! in-process: `videotestsrc ! x264enc ! h264parse ! kvse2eesink` streams 300
+//! frames that the viewer library decrypts back (and ffprobe decodes), with
+//! access keys and with kvssink's `iot-certificate` string; bad properties,
+//! an unreadable key and an unreachable endpoint end in a GStreamer error that
+//! names the problem, not a hang.
+//!
+//! Needs GStreamer with x264enc (gstreamer1.0-plugins-ugly); nothing here is
+//! skipped when a plugin is missing: the pipeline fails to build.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use gst::prelude::*;
+use kvs_e2ee_consumer::run::{Config as ViewerConfig, Mode, OutputTarget, Start};
+use kvs_e2ee_keys::{Identity, KeyKind, KeyList};
+use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_shared::kvs::control;
+use kvs_e2ee_shared::mkv::{Demuxer, Event};
+use kvs_local::iot::KeyType;
+use kvs_local::{RunningServer, Server};
+
+const FRAMES: u64 = 300;
+/// Encoder settings that keep the test fast: tiny frames, fastest preset, a
+/// key frame every second.
+const SOURCE: &str = "videotestsrc num-buffers=300 ! video/x-raw,width=160,height=120,framerate=30/1 \
+                      ! x264enc key-int-max=30 speed-preset=ultrafast tune=zerolatency ! h264parse";
+/// Upper bound on one pipeline run.
+const PIPELINE_TIMEOUT: Duration = Duration::from_secs(40);
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+    server: RunningServer,
+}
+
+async fn setup() -> Setup {
+    gst::init().unwrap();
+    gstkvse2ee::plugin_register_static().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
+    let camera = Identity::generate(KeyKind::Camera, &mut rng);
+    camera.save_new(&path.join("camera.key")).unwrap();
+    let viewer = Identity::generate(KeyKind::Viewer, &mut rng);
+    viewer.save_new(&path.join("viewer.key")).unwrap();
+    std::fs::write(
+        path.join("recipients.txt"),
+        format!("{} viewer\n", viewer.public_text()),
+    )
+    .unwrap();
+    std::fs::write(
+        path.join("cameras.txt"),
+        format!("{} camera\n", camera.public_text()),
+    )
+    .unwrap();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let server = Server::start(kvs_local::Config::new(path.join("kvs")))
+        .await
+        .unwrap();
+    Setup {
+        _dir: dir,
+        dir: path,
+        server,
+    }
+}
+
+impl Setup {
+    fn admin(&self) -> ConfigOptions {
+        ConfigOptions {
+            region: Some(self.server.region().to_owned()),
+            endpoint_url: Some(self.server.control_url().to_owned()),
+            credentials: CredentialSource::Static(self.server.admin_credentials()),
+            media_stall_grace: None,
+        }
+    }
+
+    /// The element's properties: kvs-local, our keys, and `extra`.
+    fn sink(&self, stream: &str, extra: &str) -> String {
+        format!(
+            "kvse2eesink stream-name={stream} aws-region={} endpoint-url={} identity={} recipients={} {extra}",
+            self.server.region(),
+            self.server.control_url(),
+            self.dir.join("camera.key").display(),
+            self.dir.join("recipients.txt").display(),
+        )
+    }
+
+    fn static_keys(&self) -> String {
+        let c = self.server.admin_credentials();
+        format!(
+            "access-key={} secret-key={}",
+            c.access_key_id(),
+            c.secret_access_key()
+        )
+    }
+
+    /// Reads `stream` back with the viewer library; returns the output MKV.
+    async fn watch(&self, stream: &str) -> PathBuf {
+        let output = self.dir.join(format!("{stream}.mkv"));
+        let identities = Identity::load_kind(&self.dir.join("viewer.key"), KeyKind::Viewer)
+            .unwrap()
+            .secrets()
+            .cloned()
+            .collect();
+        let trusted_cameras = KeyList::load(&self.dir.join("cameras.txt"), KeyKind::Camera)
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(30),
+            kvs_e2ee_consumer::run(ViewerConfig {
+                stream: stream.into(),
+                identities,
+                trusted_cameras,
+                mode: Mode::Live {
+                    start: Start::Earliest,
+                    until_current: true,
+                },
+                max_duration: Some(Duration::from_secs(25)),
+                output: OutputTarget::File(output.clone()),
+                keep_going: false,
+                inspect: false,
+                client: self.admin(),
+                catch_up_idle: Duration::from_secs(1),
+                progress: false,
+            }),
+        )
+        .await
+        .expect("the viewer finished in time")
+        .unwrap();
+        assert!(outcome.success(), "{}", outcome.summary);
+        output
+    }
+}
+
+/// How a pipeline run ended.
+#[derive(Debug)]
+struct Ended {
+    /// The error message (with its debug details), if it failed.
+    error: Option<String>,
+    /// The `kvse2eesink-stats` messages posted.
+    stats: Vec<gst::Structure>,
+}
+
+/// Runs `description` to EOS or the first error, on a blocking thread.
+async fn run_pipeline(description: String) -> Ended {
+    tokio::time::timeout(
+        PIPELINE_TIMEOUT,
+        tokio::task::spawn_blocking(move || run_blocking(&description)),
+    )
+    .await
+    .expect("the pipeline ended in time (no hang)")
+    .unwrap()
+}
+
+fn run_blocking(description: &str) -> Ended {
+    let pipeline = gst::parse::launch(description).unwrap();
+    let bus = pipeline.bus().unwrap();
+    // A failed state change is also posted on the bus as an error.
+    let _ = pipeline.set_state(gst::State::Playing);
+    let mut ended = Ended {
+        error: None,
+        stats: Vec::new(),
+    };
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(PIPELINE_TIMEOUT.as_secs())) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => {
+                ended.error = Some(format!(
+                    "{} ({})",
+                    e.error(),
+                    e.debug().map(|d| d.to_string()).unwrap_or_default()
+                ));
+                break;
+            }
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e.structure().filter(|s| s.name() == "kvse2eesink-stats") {
+                    ended.stats.push(s.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    ended
+}
+
+/// Video frames in an MKV file.
+fn count_frames(path: &Path) -> u64 {
+    let mut demux = Demuxer::new();
+    demux.push(&std::fs::read(path).unwrap());
+    demux.finish().unwrap();
+    let mut n = 0;
+    while let Some(ev) = demux.next_event().unwrap() {
+        if matches!(ev, Event::Frame(_)) {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// ffprobe's count of decoded video frames, or `None` when ffprobe is not
+/// installed (a failure when `CI` is set).
+fn ffprobe_frames(path: &Path) -> Option<u64> {
+    let out = match Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("ffprobe not available ({e}); skipping the decode check outside CI");
+            return None;
+        }
+        Err(e) => panic!("ffprobe is required when CI is set: {e}"),
+    };
+    assert!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).trim().parse().unwrap())
+}
+
+fn last_stats(ended: &Ended) -> &gst::Structure {
+    let last = ended.stats.last().expect("stats messages were posted");
+    assert!(last.get::<bool>("eos").unwrap(), "the last stats are EOS's: {last}");
+    last
+}
+
+async fn assert_round_trip(s: &Setup, stream: &str) {
+    let output = s.watch(stream).await;
+    assert_eq!(count_frames(&output), FRAMES, "every frame decrypted");
+    if let Some(n) = ffprobe_frames(&output) {
+        assert_eq!(n, FRAMES, "ffprobe decodes every frame");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipeline_with_access_keys_creates_the_stream_and_every_frame_decrypts() {
+    let s = setup().await;
+    let sink = s.sink("garden", &s.static_keys());
+    let ended = run_pipeline(format!("{SOURCE} ! {sink}")).await;
+    assert_eq!(ended.error, None);
+    let last = last_stats(&ended);
+    let fragments = last.get::<u64>("fragments").unwrap();
+    // 10 s of video in 2 s fragments (the default fragment-duration).
+    assert_eq!(fragments, 5, "{last}");
+    assert_eq!(last.get::<u64>("fragments-persisted").unwrap(), fragments);
+    assert_eq!(last.get::<u64>("dropped-fragments").unwrap(), 0);
+    assert!(ended.stats.len() > 1, "progress was reported before EOS");
+    assert_round_trip(&s, "garden").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kvssink_iot_certificate_string_works_unchanged() {
+    let s = setup().await;
+    // As the account owner would: the camera role may not create streams.
+    let admin = ClientConfig::load(s.admin()).await.unwrap();
+    control::create_stream(&admin.control_client(), "porch", 24, Some("video/h264"))
+        .await
+        .unwrap();
+    let device = s
+        .server
+        .provision_thing("porch", KeyType::EcP256, &s.dir.join("device"))
+        .unwrap();
+    // The string kvs-local prints for kvssink, pasted as is.
+    let iot = format!("iot-certificate=\"{}\"", device.kvssink_iot_certificate());
+    let sink = s.sink("porch", &format!("{iot} fragment-duration=1000"));
+    let ended = run_pipeline(format!("{SOURCE} ! {sink}")).await;
+    assert_eq!(ended.error, None);
+    let last = last_stats(&ended);
+    assert_eq!(last.get::<u64>("fragments").unwrap(), 10, "{last}");
+    assert_eq!(last.get::<u64>("fragments-persisted").unwrap(), 10);
+    assert_round_trip(&s, "porch").await;
+}
+
+/// Runs a short pipeline into a misconfigured sink; returns the error text.
+async fn error_of(s: &Setup, extra: &str) -> String {
+    let sink = s.sink("errors", extra);
+    let ended = run_pipeline(format!("{SOURCE} ! {sink}")).await;
+    ended.error.expect("the pipeline failed")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_properties_fail_at_state_change_naming_the_property() {
+    let s = setup().await;
+    let keys = s.static_keys();
+    let cases = [
+        ("fragment-duration=0", "fragment-duration"),
+        ("fragment-duration=20000", "fragment-duration"),
+        ("stream-name=has/slash", "stream-name"),
+        ("retention-period=100000", "retention-period"),
+        ("storage-size=0", "storage-size"),
+        ("endpoint-url=ftp://x", "endpoint-url"),
+        ("access-key=AKIA", "secret-key"),
+        (
+            "iot-certificate=\"iot-certificate,endpoint=localhost,colour=blue\"",
+            "unknown field \"colour\"",
+        ),
+        (
+            "iot-certificate=\"iot-certificate,endpoint=localhost\"",
+            "role-aliases is missing",
+        ),
+        ("identity=/nonexistent/camera.key", "property identity"),
+    ];
+    for (extra, expected) in cases {
+        // Later properties override the sink's defaults.
+        let e = error_of(&s, &format!("{keys} {extra}")).await;
+        assert!(e.contains(expected), "{extra}: {e}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_identity_and_wrong_key_kind_are_named() {
+    let s = setup().await;
+    let keys = s.static_keys();
+    let unreadable = s.dir.join("unreadable.key");
+    std::fs::write(&unreadable, "not a key\n").unwrap();
+    let e = error_of(&s, &format!("{keys} identity={}", unreadable.display())).await;
+    assert!(e.contains("property identity"), "{e}");
+    // A viewer key is not a camera identity.
+    let viewer = s.dir.join("viewer.key");
+    let e = error_of(&s, &format!("{keys} identity={}", viewer.display())).await;
+    assert!(e.contains("property identity"), "{e}");
+    let e = error_of(&s, &format!("{keys} recipients={}", viewer.display())).await;
+    assert!(e.contains("property recipients"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_endpoint_is_a_clear_error_not_a_hang() {
+    let s = setup().await;
+    // A port nothing listens on: bind one, then free it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let e = error_of(
+        &s,
+        &format!("{} endpoint-url=http://127.0.0.1:{port}", s.static_keys()),
+    )
+    .await;
+    assert!(e.contains("cannot reach Kinesis Video Streams"), "{e}");
+}
