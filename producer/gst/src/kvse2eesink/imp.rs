@@ -279,9 +279,9 @@ impl KvsE2eeSink {
     /// Reports why the session ended as an element error.
     fn post_session_error(&self, e: &SessionError) {
         if e.is_input() {
-            gst::element_imp_error!(self, gst::StreamError::Format, ["{}", e]);
+            gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
         } else {
-            gst::element_imp_error!(self, gst::ResourceError::Write, ["{}", e]);
+            gst::element_imp_error!(self, gst::ResourceError::Write, ("{}", e));
         }
     }
 
@@ -297,7 +297,7 @@ impl KvsE2eeSink {
                 gst::element_imp_error!(
                     self,
                     gst::ResourceError::Write,
-                    ["the stream ended before EOS"]
+                    ("the stream ended before EOS")
                 );
                 gst::FlowError::Error
             }
@@ -326,7 +326,7 @@ impl BaseSinkImpl for KvsE2eeSink {
         }
         let validated = settings
             .validate()
-            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["{}", e]))?;
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;
         self.flushing.send_replace(false);
         let weak = self.obj().downgrade();
         let session = Session::start(validated, self.flushing.clone(), move |stats| {
@@ -336,9 +336,9 @@ impl BaseSinkImpl for KvsE2eeSink {
         })
         .map_err(|e| match e {
             SessionError::Credentials(_) => {
-                gst::error_msg!(gst::ResourceError::NotAuthorized, ["{}", e])
+                gst::error_msg!(gst::ResourceError::NotAuthorized, ("{}", e))
             }
-            _ => gst::error_msg!(gst::ResourceError::OpenWrite, ["{}", e]),
+            _ => gst::error_msg!(gst::ResourceError::OpenWrite, ("{}", e)),
         })?;
         gst::info!(CAT, imp = self, "stream {} is ready", settings.stream_name);
         *lock(&self.state) = State::Started(Box::new(Started {
@@ -358,7 +358,7 @@ impl BaseSinkImpl for KvsE2eeSink {
 
     fn set_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let track = media::track_from_caps(caps).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Format, ["{}", e]);
+            gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
             gst::loggable_error!(CAT, "{e}")
         })?;
         let mut state = lock(&self.state);
@@ -386,7 +386,7 @@ impl BaseSinkImpl for KvsE2eeSink {
             return Err(gst::FlowError::Flushing);
         };
         let frame = media::frame(buffer, &mut started.timeline).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Format, ["{}", e]);
+            gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
             gst::FlowError::Error
         })?;
         self.send(started, SourceEvent::Frame(frame))?;
