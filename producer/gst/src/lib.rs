@@ -22,7 +22,8 @@
 //! - [`kvse2eesink`]: the element — `mod.rs` (wrapper, registration),
 //!   `imp.rs` (properties, state, GStreamer virtual methods), `settings.rs`
 //!   (property values → the producer's validated configuration), `media.rs`
-//!   (caps and buffers → tracks and frames), `bridge.rs` (the producer engine
+//!   (caps and buffers → tracks and frames), `bytestream.rs` (Annex-B access
+//!   units → length-prefixed samples and `avcC`/`hvcC`), `bridge.rs` (the producer engine
 //!   on its own runtime, fed through a bounded channel).
 #![deny(unsafe_code)]
 

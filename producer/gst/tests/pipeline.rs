@@ -27,6 +27,9 @@ const FRAMES: u64 = 300;
 /// key frame every second.
 const SOURCE: &str = "videotestsrc num-buffers=300 ! video/x-raw,width=160,height=120,framerate=30/1 \
                       ! x264enc key-int-max=30 speed-preset=ultrafast tune=zerolatency ! h264parse";
+/// The same in H.265 (x265enc is in gstreamer1.0-plugins-bad).
+const SOURCE_H265: &str = "videotestsrc num-buffers=300 ! video/x-raw,width=160,height=120,framerate=30/1 \
+                           ! x265enc key-int-max=30 speed-preset=ultrafast tune=zerolatency ! h265parse";
 /// Upper bound on one pipeline run.
 const PIPELINE_TIMEOUT: Duration = Duration::from_secs(40);
 
@@ -243,10 +246,14 @@ async fn assert_round_trip(s: &Setup, stream: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pipeline_with_access_keys_creates_the_stream_and_every_frame_decrypts() {
+async fn byte_stream_h264_with_access_keys_creates_the_stream_and_every_frame_decrypts() {
     let s = setup().await;
     let sink = s.sink("garden", &s.static_keys());
-    let ended = run_pipeline(format!("{SOURCE} ! {sink}")).await;
+    // Annex-B input: the element builds avcC from the in-band SPS/PPS.
+    let ended = run_pipeline(format!(
+        "{SOURCE} ! video/x-h264,stream-format=byte-stream,alignment=au ! {sink}"
+    ))
+    .await;
     assert_eq!(ended.error, None);
     let last = last_stats(&ended);
     let fragments = last.get::<u64>("fragments").unwrap();
@@ -273,12 +280,33 @@ async fn kvssink_iot_certificate_string_works_unchanged() {
     // The string kvs-local prints for kvssink, pasted as is.
     let iot = format!("iot-certificate=\"{}\"", device.kvssink_iot_certificate());
     let sink = s.sink("porch", &format!("{iot} fragment-duration=1000"));
-    let ended = run_pipeline(format!("{SOURCE} ! {sink}")).await;
+    // avc input: the caps' codec_data is the avcC record.
+    let ended = run_pipeline(format!(
+        "{SOURCE} ! video/x-h264,stream-format=avc,alignment=au ! {sink}"
+    ))
+    .await;
     assert_eq!(ended.error, None);
     let last = last_stats(&ended);
     assert_eq!(last.get::<u64>("fragments").unwrap(), 10, "{last}");
     assert_eq!(last.get::<u64>("fragments-persisted").unwrap(), 10);
     assert_round_trip(&s, "porch").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h265_hvc1_and_byte_stream_both_decrypt() {
+    let s = setup().await;
+    for format in ["hvc1", "byte-stream"] {
+        let stream = format!("h265-{format}");
+        let sink = s.sink(&stream, &s.static_keys());
+        let ended = run_pipeline(format!(
+            "{SOURCE_H265} ! video/x-h265,stream-format={format},alignment=au ! {sink}"
+        ))
+        .await;
+        assert_eq!(ended.error, None, "{format}");
+        let last = last_stats(&ended);
+        assert_eq!(last.get::<u64>("fragments-persisted").unwrap(), 5, "{last}");
+        assert_round_trip(&s, &stream).await;
+    }
 }
 
 /// Runs a short pipeline into a misconfigured sink; returns the error text.

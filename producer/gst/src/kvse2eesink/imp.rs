@@ -10,12 +10,12 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 use kvs_e2ee_producer::engine::EngineStats;
-use kvs_e2ee_producer::media::{SourceEvent, TrackInfo};
+use kvs_e2ee_producer::media::SourceEvent;
 use tokio::sync::watch;
 
 use super::STATS_MESSAGE;
 use super::bridge::{SendError, Session, SessionError};
-use super::media::{self, Timeline};
+use super::media::VideoInput;
 use super::settings::{IOT_STRUCTURE, Settings};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -57,8 +57,7 @@ impl Default for Settings {
 /// A streaming session and what the element tracks of its input.
 struct Started {
     session: Session,
-    timeline: Timeline,
-    track: Option<TrackInfo>,
+    input: VideoInput,
 }
 
 #[derive(Default)]
@@ -233,12 +232,18 @@ impl ElementImpl for KvsE2eeSink {
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let mut caps = gst::Caps::builder("video/x-h264")
-                .field("stream-format", gst::List::new(["avc", "avc3"]))
+                .field(
+                    "stream-format",
+                    gst::List::new(["avc", "avc3", "byte-stream"]),
+                )
                 .field("alignment", "au")
                 .build();
             caps.merge(
                 gst::Caps::builder("video/x-h265")
-                    .field("stream-format", gst::List::new(["hvc1", "hev1"]))
+                    .field(
+                        "stream-format",
+                        gst::List::new(["hvc1", "hev1", "byte-stream"]),
+                    )
                     .field("alignment", "au")
                     .build(),
             );
@@ -343,8 +348,7 @@ impl BaseSinkImpl for KvsE2eeSink {
         gst::info!(CAT, imp = self, "stream {} is ready", settings.stream_name);
         *lock(&self.state) = State::Started(Box::new(Started {
             session,
-            timeline: Timeline::default(),
-            track: None,
+            input: VideoInput::default(),
         }));
         Ok(())
     }
@@ -357,24 +361,17 @@ impl BaseSinkImpl for KvsE2eeSink {
     }
 
     fn set_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let track = media::track_from_caps(caps).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
-            gst::loggable_error!(CAT, "{e}")
-        })?;
         let mut state = lock(&self.state);
         let State::Started(started) = &mut *state else {
             return Err(gst::loggable_error!(CAT, "caps before start"));
         };
-        if started.track.as_ref() != Some(&track) {
-            gst::debug!(
-                CAT,
-                imp = self,
-                "new track: {} {:?}",
-                track.codec_id,
-                track.video
-            );
-            started.track = Some(track.clone());
-            self.send(started, SourceEvent::Tracks(vec![track]))
+        let events = started.input.set_caps(caps).map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
+            gst::loggable_error!(CAT, "{e}")
+        })?;
+        gst::debug!(CAT, imp = self, "caps {caps}");
+        for event in events {
+            self.send(started, event)
                 .map_err(|e| gst::loggable_error!(CAT, "cannot start the track: {e:?}"))?;
         }
         Ok(())
@@ -385,11 +382,13 @@ impl BaseSinkImpl for KvsE2eeSink {
         let State::Started(started) = &mut *state else {
             return Err(gst::FlowError::Flushing);
         };
-        let frame = media::frame(buffer, &mut started.timeline).map_err(|e| {
+        let events = started.input.buffer(buffer).map_err(|e| {
             gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
             gst::FlowError::Error
         })?;
-        self.send(started, SourceEvent::Frame(frame))?;
+        for event in events {
+            self.send(started, event)?;
+        }
         Ok(gst::FlowSuccess::Ok)
     }
 

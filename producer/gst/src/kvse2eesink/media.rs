@@ -1,11 +1,15 @@
-//! Caps and buffers → the producer's [`TrackInfo`] and [`MediaFrame`]: the
-//! codec configuration record from `codec_data`, and absolute timecodes from
-//! buffer timestamps.
+//! Caps and buffers → the producer's [`SourceEvent`]s: the track (codec
+//! configuration record from `codec_data`, or from in-band parameter sets for
+//! byte-stream input), and frames on an absolute timeline from buffer
+//! timestamps.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use kvs_e2ee_producer::media::{CODEC_ID_H264, CODEC_ID_H265, MediaFrame, TrackInfo};
+use kvs_e2ee_producer::annexb::Codec;
+use kvs_e2ee_producer::media::{CODEC_ID_H264, CODEC_ID_H265, MediaFrame, SourceEvent, TrackInfo};
+
+use super::bytestream::ByteStream;
 
 /// Matroska track number of the video track.
 pub(super) const VIDEO_TRACK: u64 = 1;
@@ -23,6 +27,76 @@ pub(super) enum MediaError {
     /// A buffer could not be read.
     #[error("a buffer could not be mapped for reading")]
     Map,
+    /// Byte-stream input is malformed.
+    #[error("malformed byte-stream input: {0}")]
+    Syntax(String),
+}
+
+/// What the element knows of its input: the caps' form and the track sent.
+#[derive(Debug, Default)]
+pub(super) struct VideoInput {
+    timeline: Timeline,
+    /// The track last sent to the engine.
+    sent: Option<TrackInfo>,
+    /// `Some` for byte-stream caps.
+    bytestream: Option<ByteStream>,
+    /// Access units dropped while no parameter sets were seen.
+    waiting: u64,
+}
+
+impl VideoInput {
+    /// New caps; returns the events to send (a new track, if it changed).
+    pub fn set_caps(&mut self, caps: &gst::CapsRef) -> Result<Vec<SourceEvent>, MediaError> {
+        let s = caps
+            .structure(0)
+            .ok_or_else(|| MediaError::Caps(caps.to_string()))?;
+        if s.get::<&str>("stream-format").ok() == Some("byte-stream") {
+            let codec = match s.name().as_str() {
+                "video/x-h264" => Codec::H264,
+                "video/x-h265" => Codec::H265,
+                _ => return Err(MediaError::Caps(caps.to_string())),
+            };
+            // The track comes with the next parameter sets in the stream.
+            self.bytestream = Some(ByteStream::new(codec));
+            return Ok(Vec::new());
+        }
+        self.bytestream = None;
+        Ok(self.track_events(track_from_caps(caps)?))
+    }
+
+    /// One buffer; returns the events to send (a new track, then the frame).
+    pub fn buffer(&mut self, buffer: &gst::BufferRef) -> Result<Vec<SourceEvent>, MediaError> {
+        let map = buffer.map_readable().map_err(|_| MediaError::Map)?;
+        let mut events = Vec::with_capacity(2);
+        let data = match &mut self.bytestream {
+            None => BytesMut::from(map.as_slice()),
+            Some(bs) => {
+                let data = bs.convert(map.as_slice())?;
+                let Some(track) = bs.track().cloned() else {
+                    // Nothing decodable before the first SPS/PPS.
+                    self.waiting += 1;
+                    return Ok(events);
+                };
+                events = self.track_events(track);
+                data
+            }
+        };
+        events.push(SourceEvent::Frame(MediaFrame {
+            track: VIDEO_TRACK,
+            timecode_ms: self.timeline.timecode_ms(buffer.pts().or(buffer.dts())),
+            keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+            data,
+        }));
+        Ok(events)
+    }
+
+    fn track_events(&mut self, track: TrackInfo) -> Vec<SourceEvent> {
+        if self.sent.as_ref() == Some(&track) {
+            return Vec::new();
+        }
+        self.sent = Some(track.clone());
+        vec![SourceEvent::Tracks(vec![track])]
+    }
 }
 
 /// The video track described by `caps` (`video/x-h264, stream-format=avc|avc3`
@@ -89,20 +163,6 @@ impl Timeline {
     }
 }
 
-/// One coded video frame (an access unit in the caps' length-prefixed form).
-pub(super) fn frame(
-    buffer: &gst::BufferRef,
-    timeline: &mut Timeline,
-) -> Result<MediaFrame, MediaError> {
-    let map = buffer.map_readable().map_err(|_| MediaError::Map)?;
-    Ok(MediaFrame {
-        track: VIDEO_TRACK,
-        timecode_ms: timeline.timecode_ms(buffer.pts().or(buffer.dts())),
-        keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
-        data: BytesMut::from(map.as_slice()),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -130,6 +190,19 @@ mod tests {
         let caps = gst::Caps::builder("video/x-h265").build();
         let e = track_from_caps(&caps).unwrap_err();
         assert!(e.to_string().contains("h265parse"), "{e}");
+    }
+
+    #[test]
+    fn byte_stream_caps_wait_for_parameter_sets() {
+        gst::init().unwrap();
+        let caps = gst::Caps::builder("video/x-h264")
+            .field("stream-format", "byte-stream")
+            .build();
+        let mut input = VideoInput::default();
+        assert!(input.set_caps(&caps).unwrap().is_empty());
+        let slice = gst::Buffer::from_slice([0u8, 0, 1, 0x41, 1, 2]);
+        assert!(input.buffer(&slice).unwrap().is_empty());
+        assert_eq!(input.waiting, 1);
     }
 
     #[test]

@@ -4,9 +4,10 @@ use gst::glib;
 use gst::prelude::*;
 
 mod bridge;
+mod bytestream;
 mod imp;
-pub mod media;
-pub mod settings;
+mod media;
+mod settings;
 
 glib::wrapper! {
     /// `kvse2eesink`: encrypts H.264/H.265 end to end and streams it to
