@@ -19,6 +19,7 @@ use kvs_e2ee_keys::{Identity, KeyKind, KeyList};
 use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
 use kvs_e2ee_shared::kvs::control;
 use kvs_e2ee_shared::mkv::{Demuxer, Event};
+use kvs_local::faults::{Fault, FaultScope};
 use kvs_local::iot::KeyType;
 use kvs_local::{RunningServer, Server};
 
@@ -306,6 +307,38 @@ async fn h265_hvc1_and_byte_stream_both_decrypt() {
         let last = last_stats(&ended);
         assert_eq!(last.get::<u64>("fragments-persisted").unwrap(), 5, "{last}");
         assert_round_trip(&s, &stream).await;
+    }
+}
+
+/// A retryable `ERROR` ack (5000) on the first PutMedia connection: with
+/// `restart-on-error=true` (the default) the engine reconnects and resends,
+/// nothing is lost; with `false` the pipeline ends with an error saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_on_error_decides_whether_a_lost_connection_is_retried() {
+    let s = setup().await;
+    let faults = s.server.faults();
+    for (stream, restart) in [("retried", true), ("not-retried", false)] {
+        faults.inject(
+            FaultScope::Stream(stream.into()),
+            Fault::AckError { error_id: 5000 },
+            1,
+        );
+        let sink = s.sink(
+            stream,
+            &format!("{} restart-on-error={restart}", s.static_keys()),
+        );
+        let ended = run_pipeline(format!("{SOURCE} ! {sink}")).await;
+        assert!(faults.list().is_empty(), "the fault was hit");
+        if restart {
+            assert_eq!(ended.error, None);
+            let last = last_stats(&ended);
+            assert!(last.get::<u64>("reconnects").unwrap() >= 1, "{last}");
+            assert_eq!(last.get::<u64>("fragments-persisted").unwrap(), 5);
+            assert_round_trip(&s, stream).await;
+        } else {
+            let e = ended.error.expect("the pipeline failed");
+            assert!(e.contains("restart-on-error is false"), "{e}");
+        }
     }
 }
 
