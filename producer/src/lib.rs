@@ -44,6 +44,8 @@
 //!   send/ACK/retry loop over a [`engine::link::Connector`].
 //! - [`run`]: credentials, DescribeStream/CreateStream, GetDataEndpoint, then the engine.
 //! - [`cli`], [`config`]: command-line flags and their validated form.
+//! - `gst` (feature `gstreamer`): GStreamer caps/buffers as source events,
+//!   and `--source gst:PIPELINE`.
 #![forbid(unsafe_code)]
 
 pub mod annexb;
@@ -52,6 +54,8 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod fragmenter;
+#[cfg(feature = "gstreamer")]
+pub mod gst;
 pub mod media;
 pub mod run;
 pub mod source;

@@ -21,10 +21,10 @@
 //! # Layout
 //! - [`kvse2eesink`]: the element — `mod.rs` (wrapper, registration),
 //!   `imp.rs` (properties, state, GStreamer virtual methods), `settings.rs`
-//!   (property values → the producer's validated configuration), `media.rs`
-//!   (caps and buffers → tracks and frames), `bytestream.rs` (Annex-B access
-//!   units → length-prefixed samples and `avcC`/`hvcC`), `bridge.rs` (the producer engine
-//!   on its own runtime, fed through a bounded channel).
+//!   (property values → the producer's validated configuration), `bridge.rs`
+//!   (the producer engine on its own runtime, fed through a bounded channel).
+//!   Caps and buffers become tracks and frames in the producer's `gst` module
+//!   (feature `gstreamer`), shared with `kvs-e2ee-producer --source gst:…`.
 #![deny(unsafe_code)]
 
 use gst::glib;

@@ -1,6 +1,6 @@
 //! `kvse2eesink`'s implementation: properties (named like `kvssink`'s),
 //! settings, state, and the BaseSink virtual methods. Media and engine work is
-//! delegated to `media.rs` and `bridge.rs`.
+//! delegated to the producer's `gst::input` and to `bridge.rs`.
 
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
@@ -15,8 +15,8 @@ use tokio::sync::watch;
 
 use super::STATS_MESSAGE;
 use super::bridge::{SendError, Session, SessionError};
-use super::media::VideoInput;
 use super::settings::{IOT_STRUCTURE, Settings};
+use kvs_e2ee_producer::gst::input::VideoInput;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -231,22 +231,7 @@ impl ElementImpl for KvsE2eeSink {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let mut caps = gst::Caps::builder("video/x-h264")
-                .field(
-                    "stream-format",
-                    gst::List::new(["avc", "avc3", "byte-stream"]),
-                )
-                .field("alignment", "au")
-                .build();
-            caps.merge(
-                gst::Caps::builder("video/x-h265")
-                    .field(
-                        "stream-format",
-                        gst::List::new(["hvc1", "hev1", "byte-stream"]),
-                    )
-                    .field("alignment", "au")
-                    .build(),
-            );
+            let caps = kvs_e2ee_producer::gst::accepted_caps();
             let sink = gst::PadTemplate::new(
                 "sink",
                 gst::PadDirection::Sink,

@@ -4,9 +4,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod bridge;
-mod bytestream;
 mod imp;
-mod media;
 mod settings;
 
 glib::wrapper! {

@@ -1,16 +1,16 @@
 //! `stream-format=byte-stream` input: each buffer is one Annex-B access unit
 //! (`alignment=au`); it becomes a length-prefixed sample, and the in-band
 //! parameter sets become the `avcC`/`hvcC` record (built by the producer's
-//! [`kvs_e2ee_producer::annexb`] functions, the same the binary uses).
+//! [`crate::annexb`] functions, the same the binary uses).
 
-use bytes::{BufMut, BytesMut};
-use kvs_e2ee_producer::annexb::{
+use crate::annexb::{
     Codec, HevcSps, NAL_LENGTH_SIZE, Sps, avc_decoder_configuration_record,
     hevc_decoder_configuration_record,
 };
-use kvs_e2ee_producer::media::{CODEC_ID_H264, CODEC_ID_H265, TrackInfo};
+use crate::media::{CODEC_ID_H264, CODEC_ID_H265, TrackInfo};
+use bytes::{BufMut, BytesMut};
 
-use super::media::{MediaError, VIDEO_TRACK};
+use super::input::{MediaError, VIDEO_TRACK};
 
 /// Parameter-set kinds.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -41,7 +41,7 @@ fn param_of(codec: Codec, nal: &[u8]) -> Option<Param> {
 
 /// The NAL units of an Annex-B access unit (without start codes; the zero
 /// bytes before a 4-byte start code are not part of the previous unit).
-pub(super) fn split_nals(data: &[u8]) -> Vec<&[u8]> {
+pub fn split_nals(data: &[u8]) -> Vec<&[u8]> {
     let mut starts = Vec::new();
     let mut i = 0;
     while i + 3 <= data.len() {
@@ -68,7 +68,7 @@ pub(super) fn split_nals(data: &[u8]) -> Vec<&[u8]> {
 
 /// Converts byte-stream access units; remembers the parameter sets.
 #[derive(Debug)]
-pub(super) struct ByteStream {
+pub struct ByteStream {
     codec: Codec,
     track: Option<TrackInfo>,
 }
@@ -122,7 +122,7 @@ impl ByteStream {
         sps: &[&[u8]],
         pps: &[&[u8]],
     ) -> Result<TrackInfo, MediaError> {
-        let syntax = |e: kvs_e2ee_producer::annexb::AnnexBError| MediaError::Syntax(e.to_string());
+        let syntax = |e: crate::annexb::AnnexBError| MediaError::Syntax(e.to_string());
         let (codec_id, record, size) = match self.codec {
             Codec::H264 => {
                 let first = Sps::parse(sps[0]).map_err(syntax)?;

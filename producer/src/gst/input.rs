@@ -5,24 +5,26 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::annexb::Codec;
+use crate::media::{CODEC_ID_H264, CODEC_ID_H265, MediaFrame, SourceEvent, TrackInfo};
 use bytes::BytesMut;
-use kvs_e2ee_producer::annexb::Codec;
-use kvs_e2ee_producer::media::{CODEC_ID_H264, CODEC_ID_H265, MediaFrame, SourceEvent, TrackInfo};
 
 use super::bytestream::ByteStream;
 
 /// Matroska track number of the video track.
-pub(super) const VIDEO_TRACK: u64 = 1;
+pub const VIDEO_TRACK: u64 = 1;
 
 /// Caps or a buffer the element cannot stream.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
-pub(super) enum MediaError {
+pub enum MediaError {
     /// The caps are not H.264/H.265 in a form we take.
     #[error("unsupported caps {0}")]
     Caps(String),
     /// The caps lack the codec configuration record.
-    #[error("caps {0} carry no codec_data (avcC/hvcC); put h264parse/h265parse before kvse2eesink")]
+    #[error(
+        "caps {0} carry no codec_data (avcC/hvcC); put h264parse/h265parse at the end of the pipeline"
+    )]
     NoCodecData(String),
     /// A buffer could not be read.
     #[error("a buffer could not be mapped for reading")]
@@ -34,7 +36,7 @@ pub(super) enum MediaError {
 
 /// What the element knows of its input: the caps' form and the track sent.
 #[derive(Debug, Default)]
-pub(super) struct VideoInput {
+pub struct VideoInput {
     timeline: Timeline,
     /// The track last sent to the engine.
     sent: Option<TrackInfo>,
@@ -101,7 +103,7 @@ impl VideoInput {
 
 /// The video track described by `caps` (`video/x-h264, stream-format=avc|avc3`
 /// or `video/x-h265, stream-format=hvc1|hev1`, `alignment=au`).
-pub(super) fn track_from_caps(caps: &gst::CapsRef) -> Result<TrackInfo, MediaError> {
+pub fn track_from_caps(caps: &gst::CapsRef) -> Result<TrackInfo, MediaError> {
     let s = caps
         .structure(0)
         .ok_or_else(|| MediaError::Caps(caps.to_string()))?;
@@ -137,7 +139,7 @@ pub(super) fn track_from_caps(caps: &gst::CapsRef) -> Result<TrackInfo, MediaErr
 /// time plus their timestamp distance from the first (so the stream keeps the
 /// pipeline's own clock, as kvssink does with `absolute-fragment-times`).
 #[derive(Debug, Default)]
-pub(super) struct Timeline {
+pub struct Timeline {
     /// Wall-clock ms at timestamp 0.
     base_ms: Option<i64>,
 }
