@@ -232,6 +232,9 @@ pub async fn run_with(
     engine_config: EngineConfig,
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
+    // Keys before the AWS configuration: a bad key file is the mistake to
+    // report even when no region is configured yet.
+    Identity::load_kind(&config.identity, KeyKind::Camera)?;
     let client = ClientConfig::load(ConfigOptions {
         region: config.region.clone(),
         endpoint_url: config.endpoint_url.clone(),
