@@ -342,6 +342,48 @@ async fn restart_on_error_decides_whether_a_lost_connection_is_retried() {
     }
 }
 
+/// A live source never ends; going to NULL without EOS (an application
+/// closing, or gst-launch-1.0 without -e) must return promptly: the element
+/// unblocks the streaming thread, gives the engine a bounded time to flush,
+/// and stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_live_pipeline_without_eos_returns_promptly() {
+    let s = setup().await;
+    let sink = s.sink("live", &s.static_keys());
+    let description = format!(
+        "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 \
+         ! x264enc key-int-max=15 speed-preset=ultrafast tune=zerolatency ! h264parse ! {sink} \
+         fragment-duration=500"
+    );
+    let stopped_in = tokio::time::timeout(
+        PIPELINE_TIMEOUT,
+        tokio::task::spawn_blocking(move || {
+            let pipeline = gst::parse::launch(&description).unwrap();
+            let bus = pipeline.bus().unwrap();
+            pipeline.set_state(gst::State::Playing).unwrap();
+            // Streaming: wait for the first persisted fragment.
+            let persisted = bus
+                .iter_timed(gst::ClockTime::from_seconds(20))
+                .find(|m| match m.view() {
+                    gst::MessageView::Element(e) => e
+                        .structure()
+                        .and_then(|s| s.get::<u64>("fragments-persisted").ok())
+                        .is_some_and(|n| n > 0),
+                    gst::MessageView::Error(e) => panic!("{}", e.error()),
+                    _ => false,
+                });
+            assert!(persisted.is_some(), "a fragment was persisted");
+            let started = std::time::Instant::now();
+            pipeline.set_state(gst::State::Null).unwrap();
+            started.elapsed()
+        }),
+    )
+    .await
+    .expect("no hang")
+    .unwrap();
+    assert!(stopped_in < Duration::from_secs(8), "{stopped_in:?}");
+}
+
 /// Runs a short pipeline into a misconfigured sink; returns the error text.
 async fn error_of(s: &Setup, extra: &str) -> String {
     let sink = s.sink("errors", extra);
