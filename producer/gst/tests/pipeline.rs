@@ -362,16 +362,16 @@ async fn stopping_a_live_pipeline_without_eos_returns_promptly() {
             let bus = pipeline.bus().unwrap();
             pipeline.set_state(gst::State::Playing).unwrap();
             // Streaming: wait for the first persisted fragment.
-            let persisted = bus
-                .iter_timed(gst::ClockTime::from_seconds(20))
-                .find(|m| match m.view() {
-                    gst::MessageView::Element(e) => e
-                        .structure()
-                        .and_then(|s| s.get::<u64>("fragments-persisted").ok())
-                        .is_some_and(|n| n > 0),
-                    gst::MessageView::Error(e) => panic!("{}", e.error()),
-                    _ => false,
-                });
+            let persisted =
+                bus.iter_timed(gst::ClockTime::from_seconds(20))
+                    .find(|m| match m.view() {
+                        gst::MessageView::Element(e) => e
+                            .structure()
+                            .and_then(|s| s.get::<u64>("fragments-persisted").ok())
+                            .is_some_and(|n| n > 0),
+                        gst::MessageView::Error(e) => panic!("{}", e.error()),
+                        _ => false,
+                    });
             assert!(persisted.is_some(), "a fragment was persisted");
             let started = std::time::Instant::now();
             pipeline.set_state(gst::State::Null).unwrap();

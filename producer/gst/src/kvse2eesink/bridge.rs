@@ -13,6 +13,7 @@ use kvs_e2ee_shared::kvs::error::ServiceErrorKind;
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tracing::instrument::WithSubscriber;
 
 use super::settings::Validated;
 
@@ -126,9 +127,12 @@ impl Session {
                     .map_err(|e| SessionError::Credentials(e.to_string()))?;
                 prepare(config, client).await.map_err(setup_error)
             };
-            tokio::time::timeout(SETUP_TIMEOUT, setup)
-                .await
-                .map_err(|_| SessionError::SetupTimeout(SETUP_TIMEOUT))?
+            tokio::time::timeout(
+                SETUP_TIMEOUT,
+                setup.with_subscriber(super::log::subscriber()),
+            )
+            .await
+            .map_err(|_| SessionError::SetupTimeout(SETUP_TIMEOUT))?
         })?;
         let (tx, rx) = mpsc::channel(CHANNEL);
         let (stats_tx, stats_rx) = watch::channel(EngineStats::default());
@@ -137,19 +141,22 @@ impl Session {
             ..EngineConfig::default()
         };
         let mut failures = stats_rx.clone();
-        let task = runtime.spawn(async move {
-            let lost = async move {
-                // `Err` means the engine ended (and dropped the sender) first.
-                if failures.wait_for(|s| s.reconnects > 0).await.is_ok() {
-                    return;
+        let task = runtime.spawn(
+            async move {
+                let lost = async move {
+                    // `Err` means the engine ended (and dropped the sender) first.
+                    if failures.wait_for(|s| s.reconnects > 0).await.is_ok() {
+                        return;
+                    }
+                    std::future::pending::<()>().await;
+                };
+                tokio::select! {
+                    r = prepared.stream(rx, engine) => r.map_err(SessionError::from),
+                    () = lost, if !restart_on_error => Err(SessionError::NoRestart),
                 }
-                std::future::pending::<()>().await;
-            };
-            tokio::select! {
-                r = prepared.stream(rx, engine) => r.map_err(SessionError::from),
-                () = lost, if !restart_on_error => Err(SessionError::NoRestart),
             }
-        });
+            .with_subscriber(super::log::subscriber()),
+        );
         runtime.spawn(report_stats(stats_rx, on_stats));
         Ok(Self {
             runtime,

@@ -13,18 +13,10 @@ use kvs_e2ee_producer::engine::EngineStats;
 use kvs_e2ee_producer::media::SourceEvent;
 use tokio::sync::watch;
 
-use super::STATS_MESSAGE;
 use super::bridge::{SendError, Session, SessionError};
 use super::settings::{IOT_STRUCTURE, Settings};
+use super::{CAT, STATS_MESSAGE};
 use kvs_e2ee_producer::gst::input::VideoInput;
-
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "kvse2eesink",
-        gst::DebugColorFlags::empty(),
-        Some("End-to-end encrypting Kinesis Video Streams sink"),
-    )
-});
 
 /// kvssink's defaults, so a pipeline that relied on them behaves the same.
 const DEFAULT_STREAM_NAME: &str = "DEFAULT_STREAM";

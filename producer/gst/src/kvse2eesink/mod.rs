@@ -5,7 +5,17 @@ use gst::prelude::*;
 
 mod bridge;
 mod imp;
+mod log;
 mod settings;
+
+/// The element's debug category (`GST_DEBUG=kvse2eesink:5`).
+static CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "kvse2eesink",
+        gst::DebugColorFlags::empty(),
+        Some("End-to-end encrypting Kinesis Video Streams sink"),
+    )
+});
 
 glib::wrapper! {
     /// `kvse2eesink`: encrypts H.264/H.265 end to end and streams it to
