@@ -94,6 +94,8 @@ pub(super) struct Session {
     runtime: Runtime,
     tx: Option<mpsc::Sender<SourceItem>>,
     task: Option<JoinHandle<Result<EngineStats, SessionError>>>,
+    /// Posts the stats; ends when the engine (holding the sender) is gone.
+    reporter: Option<JoinHandle<()>>,
     flushing: watch::Sender<bool>,
 }
 
@@ -157,11 +159,12 @@ impl Session {
             }
             .with_subscriber(super::log::subscriber()),
         );
-        runtime.spawn(report_stats(stats_rx, on_stats));
+        let reporter = runtime.spawn(report_stats(stats_rx, on_stats));
         Ok(Self {
             runtime,
             tx: Some(tx),
             task: Some(task),
+            reporter: Some(reporter),
             flushing,
         })
     }
@@ -187,10 +190,19 @@ impl Session {
         let Some(task) = self.task.take() else {
             return Err(SessionError::Task("the session already ended".into()));
         };
+        let reporter = self.reporter.take();
         let mut flushing = self.flushing.subscribe();
         self.runtime.block_on(async {
+            let done = async {
+                let result = task.await;
+                // The last progress message goes out before the caller's final one.
+                if let Some(reporter) = reporter {
+                    let _ = reporter.await;
+                }
+                result
+            };
             tokio::select! {
-                r = task => r.map_err(|e| SessionError::Task(e.to_string()))?,
+                r = done => r.map_err(|e| SessionError::Task(e.to_string()))?,
                 _ = flushing.wait_for(|f| *f) => Err(SessionError::Interrupted),
             }
         })
