@@ -551,3 +551,49 @@ async fn gst_launch_runs_the_aws_guide_command_with_the_element_renamed() {
     assert!(output.contains("Got EOS"), "{output}");
     assert_round_trip(&s, "driveway").await;
 }
+
+/// `gst-inspect-1.0 kvse2eesink` (plugin loaded from `GST_PLUGIN_PATH`)
+/// lists every property with its description, kvssink's names included.
+#[test]
+fn gst_inspect_documents_every_property() {
+    let work = tempfile::tempdir().unwrap();
+    let plugins = plugin_dir(work.path());
+    let out = Command::new("gst-inspect-1.0")
+        .arg("kvse2eesink")
+        .env("GST_PLUGIN_PATH", &plugins)
+        .env("GST_REGISTRY", work.path().join("registry.bin"))
+        .output()
+        .expect("gst-inspect-1.0 is installed (gstreamer1.0-tools)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for property in [
+        "stream-name",
+        "aws-region",
+        "iot-certificate",
+        "access-key",
+        "secret-key",
+        "session-token",
+        "fragment-duration",
+        "storage-size",
+        "retention-period",
+        "restart-on-error",
+        "recipients",
+        "identity",
+        "endpoint-url",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{property} ")))
+            .unwrap_or_else(|| panic!("{property} is not listed:\n{text}"));
+        let blurb = line.split_once(':').map(|(_, b)| b.trim()).unwrap_or("");
+        assert!(blurb.len() > 10, "{property} has no description: {line}");
+    }
+    assert!(
+        text.contains("video/x-h264") && text.contains("video/x-h265"),
+        "{text}"
+    );
+}
