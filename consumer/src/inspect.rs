@@ -82,12 +82,17 @@ impl<W: Write> Inspector<W> {
                     if let Some(token) = t.get_str(TAG_CONTINUATION_TOKEN) {
                         self.continuation_token = Some(token.to_owned());
                     }
-                    self.segment
-                        .tags
-                        .extend(t.tags.into_iter().filter_map(|st| match st.value {
-                            TagValue::String(v) => Some((st.name, v)),
-                            _ => None,
-                        }));
+                    // Bounded: a real segment has a few dozen tags.
+                    let room = 1024usize.saturating_sub(self.segment.tags.len());
+                    self.segment.tags.extend(
+                        t.tags
+                            .into_iter()
+                            .filter_map(|st| match st.value {
+                                TagValue::String(v) => Some((st.name, v)),
+                                _ => None,
+                            })
+                            .take(room),
+                    );
                 }
                 Event::ClusterStart { timecode, .. } => {
                     self.segment.seen = true;

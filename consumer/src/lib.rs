@@ -38,9 +38,12 @@
 //! - [`output`]: [`MkvOutput`], the playable MKV with the codec data restored.
 //! - [`report`]: [`Failure`]s and the [`Summary`].
 //! - [`inspect`]: [`Inspector`], what the cloud sees (`--inspect`).
+//! - `fuzzing` (hidden): the entry point of the cargo-fuzz target and its proptest.
 //! - [`mod@run`]: live (GetMedia with resume) and archive reads against KVS or kvs-local.
 #![forbid(unsafe_code)]
 
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inspect;
 pub mod output;
 pub mod pipeline;

@@ -146,3 +146,76 @@ impl<W: Write> MkvOutput<W> {
         Ok(self.writer)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use kvs_e2ee_shared::mkv::{CODEC_AAC, Demuxer, Event, TrackType};
+
+    use super::*;
+
+    fn codec() -> Vec<TrackCodecData> {
+        vec![
+            TrackCodecData {
+                track_number: 1,
+                codec_private: vec![1, 0x64, 0, 0x1f],
+                video: Some((640, 360)),
+                audio: None,
+            },
+            TrackCodecData {
+                track_number: 2,
+                codec_private: vec![0x11, 0x90],
+                video: None,
+                audio: Some((44_100.0, 1)),
+            },
+        ]
+    }
+
+    #[test]
+    fn restore_tracks_puts_back_what_the_camera_sealed() {
+        let clear = vec![
+            TrackEntry::h264(1, 11),
+            TrackEntry::new(2, 12, TrackType::Audio, CODEC_AAC),
+            TrackEntry::h264(3, 13),
+        ];
+        let restored = restore_tracks(&clear, &codec());
+        assert_eq!(
+            restored[0].codec_private.as_deref(),
+            Some(&[1, 0x64, 0, 0x1f][..])
+        );
+        assert_eq!(
+            restored[0].video.map(|v| (v.pixel_width, v.pixel_height)),
+            Some((640, 360))
+        );
+        let audio = restored[1].audio.unwrap();
+        assert_eq!((audio.sampling_frequency, audio.channels), (44_100.0, 1));
+        // A track the header does not describe stays as it came; numbers and UIDs are kept.
+        assert_eq!(restored[2], clear[2]);
+        assert_eq!(restored[1].uid, 12);
+    }
+
+    #[test]
+    fn output_opens_a_new_cluster_when_a_frame_is_too_far_from_its_start() {
+        let tracks = restore_tracks(&[TrackEntry::h264(1, 1)], &codec());
+        let mut out = MkvOutput::new(Vec::new(), 1_000_000);
+        assert!(out.begin_fragment(1_000, &tracks).unwrap());
+        out.write_frame(1, 1_000, true, b"a").unwrap();
+        out.write_frame(1, 40_000, false, b"b").unwrap();
+        let bytes = out.into_inner().unwrap();
+        let mut d = Demuxer::new();
+        d.push(&bytes);
+        d.finish().unwrap();
+        let mut clusters = Vec::new();
+        let mut frames = Vec::new();
+        while let Some(ev) = d.next_event().unwrap() {
+            match ev {
+                Event::ClusterStart { timecode, .. } => clusters.push(timecode),
+                Event::Frame(f) => frames.push((f.timecode, f.data.to_vec())),
+                _ => {}
+            }
+        }
+        assert_eq!(clusters, [1_000, 40_000]);
+        assert_eq!(frames, [(1_000, b"a".to_vec()), (40_000, b"b".to_vec())]);
+    }
+}

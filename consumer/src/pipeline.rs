@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::io::Write;
 
 use kvs_e2ee_shared::envelope::{
-    ChainEvent, Disposition, FragmentOpener, OpenError, OpenerConfig, Tag, TagEvent,
+    ChainEvent, Disposition, FragmentOpener, OpenError, OpenerConfig, Tag, TagEvent, TrackCodecData,
 };
 use kvs_e2ee_shared::kvs::getmedia::{
     TAG_CONTINUATION_TOKEN, TAG_ERROR_CODE, TAG_ERROR_ID, TAG_FRAGMENT_NUMBER,
@@ -28,6 +28,9 @@ use crate::report::{Failure, FailureKind, FragmentRef, Summary};
 /// Default bound on a cluster buffered while its header has not arrived (one fragment; KVS
 /// caps fragments at 50 MB).
 pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 64 << 20;
+/// Most tags gathered from consecutive `Tags` elements before they are handed over anyway
+/// (a real group holds at most 25 producer tags plus KVS's own; this bounds memory).
+const MAX_PENDING_TAGS: usize = 256;
 /// Fragments remembered to name those that later chain verdicts refer to.
 const RECENT_REFS: usize = 64;
 
@@ -237,7 +240,10 @@ impl<W: Write> Pipeline<W> {
                     .extend(t.tags.into_iter().filter_map(|st| match st.value {
                         TagValue::String(v) => Some((st.name, v)),
                         _ => None,
-                    }))
+                    }));
+                if self.tags.len() > MAX_PENDING_TAGS {
+                    self.flush_tags()?;
+                }
             }
             Event::ClusterStart { timecode, .. } => {
                 self.end_cluster()?;
@@ -339,6 +345,7 @@ impl<W: Write> Pipeline<W> {
     fn start_cluster(&mut self, timecode: u64) -> Result<(), PipelineError> {
         if let Some(st) = self.restart.take() {
             if st.timecode == timecode && self.opener.restart_fragment(timecode) {
+                self.summary.fragments_resumed += 1;
                 self.cluster = Cluster::Open(OpenState {
                     skip: st.index,
                     index: 0,
@@ -415,20 +422,31 @@ impl<W: Write> Pipeline<W> {
             st.release = release;
         }
         if release {
-            let clear = self
-                .clear_tracks
-                .as_deref()
-                .ok_or(PipelineError::NoTracks)?;
-            let tracks = match &start.info {
-                Some(info) => restore_tracks(clear, &info.tracks),
-                None => clear.to_vec(),
-            };
-            if !self.out.begin_fragment(timecode, &tracks)? && !self.tracks_warned {
-                self.tracks_warned = true;
-                tracing::warn!(
-                    "{fragment}: codec data changed; the output keeps the first fragment's"
-                );
-            }
+            let codec = start.info.as_ref().map(|i| i.tracks.as_slice());
+            self.begin_output(&fragment, timecode, codec)?;
+        }
+        Ok(())
+    }
+
+    /// Prepares the output for a released fragment: tracks restored from its header's codec
+    /// data (`None`: a `danger_accept_plaintext` cluster, tracks as they came).
+    fn begin_output(
+        &mut self,
+        fragment: &FragmentRef,
+        timecode: u64,
+        codec: Option<&[TrackCodecData]>,
+    ) -> Result<(), PipelineError> {
+        let clear = self
+            .clear_tracks
+            .as_deref()
+            .ok_or(PipelineError::NoTracks)?;
+        let tracks = match codec {
+            Some(codec) => restore_tracks(clear, codec),
+            None => clear.to_vec(),
+        };
+        if !self.out.begin_fragment(timecode, &tracks)? && !self.tracks_warned {
+            self.tracks_warned = true;
+            tracing::warn!("{fragment}: codec data changed; the output keeps the first fragment's");
         }
         Ok(())
     }

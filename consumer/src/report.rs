@@ -178,7 +178,8 @@ impl fmt::Display for FailureKind {
                 let ids: Vec<String> = recipients.iter().map(ToString::to_string).collect();
                 write!(
                     f,
-                    "not a recipient: encrypted to {} but not to this identity",
+                    "not a recipient: encrypted to {}, none of them a generation of this identity \
+                     (viewer revoked, generation retired, or the wrong identity file)",
                     ids.join(", ")
                 )
             }
@@ -229,6 +230,9 @@ pub struct Summary {
     pub fragments_missing: u64,
     /// Every failure, in order.
     pub failures: Vec<Failure>,
+    /// Fragments re-read from their start after the connection dropped in their middle
+    /// (frames already written are not written again).
+    pub fragments_resumed: u64,
     /// Sessions that ended without an end record within what was read (expected when a
     /// live read or a time range stops while the camera runs).
     pub unterminated_sessions: u64,

@@ -36,7 +36,7 @@ pub enum Start {
     Now,
     /// The oldest stored fragment.
     Earliest,
-    /// After this KVS fragment number.
+    /// GetMedia's `AfterFragmentNumber`: the fragment from which the service starts returning.
     Fragment(String),
     /// The first fragment with a producer timestamp at or after this time.
     ProducerTime(SystemTime),

@@ -493,3 +493,301 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A producer streaming frame by frame while the viewer reads live; kvs-local cuts the
+/// viewer's GetMedia inside a fragment. The resumed read re-sends that fragment from its
+/// start: the output has every frame exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_resumes_live_getmedia_cut_mid_fragment() {
+    kvs_e2ee_shared::kvs::config::install_crypto_provider();
+    let mut resumed_somewhere = false;
+    // The cut must land inside a cluster that is still arriving; offsets around fragment 1.
+    for (n, cut) in [2_880u64, 2_960, 3_040].into_iter().enumerate() {
+        let data = tempfile::tempdir().unwrap();
+        let mut local = kvs_local::Config::new(data.path());
+        local.data_plane = Some(Arc::new(MediaPlane::new(MediaConfig {
+            idle_ack_interval: Duration::from_millis(300),
+            get_media_idle_end: Duration::from_millis(700),
+            ..MediaConfig::default()
+        })));
+        let server = kvs_local::Server::start(local).await.unwrap();
+        let client = ClientConfig::load(options(&server)).await.unwrap();
+        kvs_e2ee_shared::kvs::control::create_stream(&client.control_client(), STREAM, 24, None)
+            .await
+            .unwrap();
+        let keys = key_files(20 + n as u64);
+        let mut world = World::new(20);
+        world.viewer = keys.viewer.clone();
+        let camera = keys.camera.clone();
+        let mut sealer = world.sealer(STREAM, &camera);
+        let now_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let put = world.produce(&mut sealer, "A", now_ms, FRAGMENTS, true);
+
+        let mut req = PutMediaRequest::new(
+            server.data_endpoint_url(),
+            StreamId::Name(STREAM.into()),
+            SystemTime::now(),
+            server.admin_credentials(),
+            server.region(),
+        );
+        req.timecode_type = TimecodeType::Absolute;
+        let (mut tx, mut acks) = PutMediaConnection::open(req).await.unwrap();
+        // The fault must hit the viewer's GetMedia, not this PutMedia: inject it only once
+        // kvs-local has admitted the PutMedia request (its first ACK, an IDLE, proves it).
+        let mut mux = Muxer::new(MuxerConfig::default());
+        let mut b = BytesMut::new();
+        mux.write_header(&mut b, &clear_tracks()).unwrap();
+        tx.send(b.split().freeze()).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), acks.recv())
+            .await
+            .expect("an ACK from the admitted PutMedia")
+            .unwrap()
+            .unwrap();
+        server.faults().inject(
+            FaultScope::Stream(STREAM.into()),
+            Fault::DropConnectionAfterBytes { bytes: cut },
+            1,
+        );
+        let s = Setup {
+            server,
+            _data: data,
+            keys,
+            base: now_ms,
+            put: put.clone(),
+        };
+        let out = s.keys.dir.path().join("live.mkv");
+        let mode = Mode::Live {
+            start: Start::Earliest,
+            until_current: true,
+        };
+        let mut c = config(
+            &s,
+            mode,
+            &out,
+            s.keys.viewer.clone(),
+            s.keys.camera.public_key(),
+        );
+        c.catch_up_idle = Duration::from_millis(1_500);
+        let producer = async move {
+            for item in &put {
+                match item {
+                    Item::Tags(tags) => mux.write_tags(&mut b, tags).unwrap(),
+                    Item::Cluster { timecode, frames } => {
+                        mux.start_cluster(&mut b, *timecode).unwrap();
+                        for f in frames {
+                            mux.write_frame(&mut b, f.track, f.timecode, f.keyframe, &f.data)
+                                .unwrap();
+                            tx.send(b.split().freeze()).await.unwrap();
+                            tokio::time::sleep(Duration::from_millis(40)).await;
+                        }
+                    }
+                }
+            }
+            tx.send(b.split().freeze()).await.unwrap();
+            tx.finish();
+            while let Some(ev) = tokio::time::timeout(Duration::from_secs(10), acks.recv())
+                .await
+                .unwrap()
+            {
+                assert_ne!(ev.unwrap().event_type, AckEventType::Error);
+            }
+        };
+        let (outcome, ()) = tokio::join!(run(c), producer);
+        assert!(
+            s.server.faults().list().is_empty(),
+            "cut {cut}: the connection was cut"
+        );
+        assert!(
+            outcome.success(),
+            "cut {cut}: {:?} {}",
+            outcome.stopped,
+            outcome.summary
+        );
+        assert_eq!(
+            read_output(&std::fs::read(&out).unwrap()).payloads(),
+            frames_of("A", &[0, 1, 2, 3, 4]),
+            "cut {cut}"
+        );
+        resumed_somewhere |= outcome.summary.fragments_resumed > 0;
+        s.server.shutdown().await;
+    }
+    assert!(resumed_somewhere, "no cut landed inside a fragment");
+}
+
+/// `-o -` into a reader that goes away (a player closed): a clean exit, not an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_treats_broken_pipe_as_clean_exit() {
+    let s = setup(17).await;
+    let mut cmd = binary(&s, &["--start", "earliest", "--until-current", "-o", "-"]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = tokio::time::timeout(
+        LIMIT,
+        tokio::task::spawn_blocking(move || {
+            let mut child = cmd.spawn().unwrap();
+            // The reader is gone before the first byte: every write hits EPIPE.
+            drop(child.stdout.take());
+            child.wait_with_output().unwrap()
+        }),
+    )
+    .await
+    .expect("the binary finishes in time")
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("error"), "{err}");
+    assert!(
+        !err.contains("5 fragments verified"),
+        "it stopped at the closed pipe: {err}"
+    );
+    s.server.shutdown().await;
+}
+
+/// A device that views with its IoT certificate: the binary gets temporary credentials from
+/// kvs-local's IoT credentials provider over mutual TLS. kvs-local's default role is the
+/// KVS guide's camera policy, which does not allow GetMedia: the refusal names the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_uses_iot_credentials_and_reports_policy_refusal() {
+    let s = setup(18).await;
+    let iot = s
+        .server
+        .iot_url()
+        .expect("kvs-local serves IoT credentials");
+    let thing = s
+        .server
+        .provision_thing(
+            STREAM,
+            kvs_local::iot::KeyType::EcP256,
+            &s.keys.dir.path().join("device"),
+        )
+        .unwrap();
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args([
+        "--stream",
+        STREAM,
+        "--identity",
+        s.keys.identity.to_str().unwrap(),
+        "--trust",
+        s.keys.trust.to_str().unwrap(),
+        "--endpoint-url",
+        s.server.control_url(),
+        "--region",
+        s.server.region(),
+        "--until-current",
+        "-o",
+        "/dev/null",
+        "--iot-endpoint",
+        &iot,
+        "--iot-role-alias",
+        &thing.role_alias,
+        "--iot-thing-name",
+        STREAM,
+        "--iot-cert",
+        thing.certificate_path.to_str().unwrap(),
+        "--iot-key",
+        thing.private_key_path.to_str().unwrap(),
+        "--iot-ca",
+        thing.ca_path.to_str().unwrap(),
+    ])
+    .env_remove("AWS_ACCESS_KEY_ID")
+    .env_remove("AWS_SECRET_ACCESS_KEY")
+    .env_remove("AWS_ENDPOINT_URL");
+    let o = output_of(cmd).await;
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("GetMedia") && err.contains("assumed-role/KVSCameraCertificateBasedIAMRole"),
+        "{err}"
+    );
+    s.server.shutdown().await;
+}
+
+/// A live read of a quiet stream keeps resuming the responses kvs-local ends when idle, and
+/// stops cleanly at `--max-duration`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_live_read_stops_at_max_duration() {
+    let s = setup(19).await;
+    let out = s.keys.dir.path().join("now.mkv");
+    let mode = Mode::Live {
+        start: Start::Now,
+        until_current: false,
+    };
+    let mut c = config(
+        &s,
+        mode,
+        &out,
+        s.keys.viewer.clone(),
+        s.keys.camera.public_key(),
+    );
+    c.max_duration = Some(Duration::from_millis(2_500));
+    let started = std::time::Instant::now();
+    let outcome = run(c).await;
+    let took = started.elapsed();
+    assert!(outcome.stopped.is_none(), "{:?}", outcome.stopped);
+    assert!(
+        took >= Duration::from_millis(2_400) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    s.server.shutdown().await;
+}
+
+/// Live reads that start mid-session (after a fragment number, at a producer time) decrypt
+/// their first fragment from its own segment, where its header follows the cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_starts_mid_session_by_fragment_number_and_time() {
+    use kvs_e2ee_shared::kvs::archive::{TimestampKind, list_fragments};
+    use kvs_e2ee_shared::kvs::control::{DataApi, get_data_endpoint};
+    let s = setup(21).await;
+    let client = ClientConfig::load(options(&s.server)).await.unwrap();
+    let stream = StreamId::Name(STREAM.into());
+    let endpoint = get_data_endpoint(&client.control_client(), &stream, DataApi::ListFragments)
+        .await
+        .unwrap();
+    let listed = list_fragments(
+        &client.archive_client(&endpoint),
+        &stream,
+        ms(s.base - 1_000),
+        ms(s.base + 10_000),
+        TimestampKind::Producer,
+    )
+    .await
+    .unwrap();
+    assert_eq!(listed.len(), FRAGMENTS);
+    for (n, start) in [
+        // kvs-local reads AfterFragmentNumber as inclusive, like the AWS docs' "from where".
+        Start::Fragment(listed[2].number.clone()),
+        Start::ProducerTime(ms(s.base + 2_000)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = s.keys.dir.path().join(format!("mid-{n}.mkv"));
+        let mode = Mode::Live {
+            start: start.clone(),
+            until_current: true,
+        };
+        let c = config(
+            &s,
+            mode,
+            &out,
+            s.keys.viewer.clone(),
+            s.keys.camera.public_key(),
+        );
+        let outcome = run(c).await;
+        assert!(
+            outcome.success(),
+            "{start:?}: {:?} {}",
+            outcome.stopped,
+            outcome.summary
+        );
+        assert_eq!(
+            read_output(&std::fs::read(&out).unwrap()).payloads(),
+            frames_of("A", &[2, 3, 4]),
+            "{start:?}"
+        );
+    }
+    s.server.shutdown().await;
+}

@@ -441,6 +441,11 @@ fn consumer_resumes_mid_fragment_without_gap_or_duplicate() {
         assert!(err.is_none(), "cut {cut}: {err:?}");
         assert!(summary.all_verified(), "cut {cut}: {summary}");
         assert_eq!(read_output(&out).payloads(), all_a(), "cut {cut}");
+        assert_eq!(
+            summary.fragments_resumed,
+            u64::from(cut == in_cluster),
+            "cut {cut}"
+        );
     }
 }
 
@@ -472,4 +477,85 @@ fn consumer_output_is_accepted_by_ffprobe() {
     let text = String::from_utf8(probe.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines, vec!["h264,15", "aac,5"], "{text}");
+
+    if have_tool("mkvinfo") {
+        let info = std::process::Command::new("mkvinfo")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            info.status.success(),
+            "{}",
+            String::from_utf8_lossy(&info.stderr)
+        );
+        let text = String::from_utf8_lossy(&info.stdout);
+        assert!(text.contains("Pixel width: 1280"), "{text}");
+        assert!(text.contains("Codec's private data: size 42"), "{text}");
+        assert!(text.contains("Sampling frequency: 48000"), "{text}");
+    }
+}
+
+#[test]
+fn consumer_reports_one_failure_for_a_flipped_frame_tag() {
+    let mut w = World::new(SEED);
+    let mut segs = w.session();
+    let d = &mut cluster_frames(&mut segs[1])[2].data;
+    let last = d.len() - 1;
+    d[last] ^= 0x80;
+    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], true);
+    let (out, summary, _) = run_pipeline(p, &encode(&segs), 100);
+    // The next header's digest mismatch names the same fragment: not reported twice.
+    assert_eq!(
+        failure_kinds(&summary),
+        vec![FailureKind::TamperedFrame { frame: 2 }]
+    );
+    assert_only_sealed(&out, &all_a());
+}
+
+#[test]
+fn consumer_rejects_fragment_spliced_from_other_trusted_camera() {
+    let mut w = World::new(SEED);
+    let segs = w.session();
+    let other_camera = w.other_camera.clone();
+    let mut other = w.sealer(STREAM, &other_camera);
+    let put_o = w.produce(&mut other, "O", 70_000, 3, true);
+    let segs_o = getmedia_segments(&put_o);
+    let mut spliced = segs.clone();
+    spliced.insert(3, segs_o[1].clone());
+    // Both cameras trusted: the splice is still caught (another camera mid-session).
+    let p = w.pipeline(
+        &w.viewer,
+        vec![w.camera.public_key(), w.other_camera.public_key()],
+        true,
+    );
+    let (out, summary, _) = run_pipeline(p, &encode(&spliced), 333);
+    assert!(
+        failure_kinds(&summary).contains(&FailureKind::Spliced),
+        "{summary}"
+    );
+    assert!(!contains(&out, b"O: fragment"));
+}
+
+#[test]
+fn consumer_refuses_fragments_after_the_viewer_is_revoked() {
+    let mut w = World::new(SEED);
+    let camera = w.camera.clone();
+    let outsider = w.outsider.public_key();
+    let mut sealer = w.sealer(STREAM, &camera);
+    let mut put = w.produce(&mut sealer, "A", BASE_TC, 2, false);
+    sealer.set_recipients(vec![outsider]).unwrap();
+    let more = w.produce(&mut sealer, "R", BASE_TC + 2_000, 2, true);
+    put.extend(more);
+    let segs = getmedia_segments(&put);
+    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let (out, _, err) = run_pipeline(p, &encode(&segs), 333);
+    let (kind, at) = stopped_kind(err);
+    assert_eq!(
+        kind,
+        FailureKind::NotARecipient {
+            recipients: vec![w.outsider.key_id()]
+        }
+    );
+    assert_eq!(at.seq, Some(2));
+    assert_eq!(read_output(&out).payloads(), frames_of("A", &[0, 1]));
 }

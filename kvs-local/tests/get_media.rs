@@ -1,7 +1,8 @@
 //! GetMedia through the real `aws-sdk-kinesisvideomedia` client
 //! (`shared::kvs::getmedia::get_media`): KVS's element order compared with the real
 //! recording `tests/fixtures/kvs/test_mixed_tags.mkv`, every start selector, live frames
-//! flowing before their fragment is complete, and stored fragments served after a restart.
+//! flowing before their fragment is complete, stored fragments served after a restart,
+//! resuming after a dropped connection, and per-stream authorization of the data plane.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -21,6 +22,7 @@ use kvs_e2ee_shared::kvs::getmedia::{
 use kvs_e2ee_shared::kvs::putmedia::{PutMediaConnection, PutMediaRequest};
 use kvs_e2ee_shared::mkv::{Demuxer, Event, Muxer, MuxerConfig, TrackEntry};
 use kvs_local::RunningServer;
+use kvs_local::media::store::{FRAGMENTS_DIR, INDEX_FILE};
 
 async fn media_client(server: &RunningServer) -> aws_sdk_kinesisvideomedia::Client {
     let cfg = ClientConfig::load(ConfigOptions {
@@ -129,7 +131,14 @@ async fn every_start_selector_and_the_kvs_tags() {
         Frag::new(2_000, 3),
         Frag::new(3_000, 3),
     ];
-    let acks = put_media(&server, "cam1", &producer_mkv(&frags)).await;
+    // Paced, so each fragment has its own server timestamp.
+    let acks = common::media::put_media_paced(
+        &server,
+        "cam1",
+        &producer_mkv(&frags),
+        Duration::from_millis(30),
+    )
+    .await;
     let numbers: Vec<String> = acks
         .iter()
         .step_by(3)
@@ -183,18 +192,38 @@ async fn every_start_selector_and_the_kvs_tags() {
     // NOW with nobody sending: nothing, and the response ends.
     assert!(first_number(StartSelector::Now).await.is_empty());
 
-    // After a restart the stored fragments are served again.
+    // A crash while fragment 4 was being persisted: its file exists, its index line is
+    // torn. After a restart the complete fragments are served again, and only those.
+    let frag_dir = common::media::stream_dir(&server, "cam1").join(FRAGMENTS_DIR);
     server.shutdown().await;
+    let half = format!("{}9", &numbers[2][..46]);
+    std::fs::write(
+        frag_dir.join(format!("{half}.mkv")),
+        b"\x1a\x45\xdf\xa3half",
+    )
+    .unwrap();
+    let mut index = std::fs::OpenOptions::new()
+        .append(true)
+        .open(frag_dir.join(INDEX_FILE))
+        .unwrap();
+    std::io::Write::write_all(
+        &mut index,
+        format!("{{\"FragmentNumber\":\"{half}\"").as_bytes(),
+    )
+    .unwrap();
+    drop(index);
     let server = start_media(dir.path()).await;
     let again = events_of(&read_all(&server, "cam1", StartSelector::Earliest).await);
     assert_eq!(tag_values(&again, TAG_FRAGMENT_NUMBER), numbers);
+    assert!(!frag_dir.join(format!("{half}.mkv")).exists());
     server.shutdown().await;
 }
 
 #[tokio::test]
 async fn live_frames_flow_before_their_fragment_is_complete() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_media(dir.path()).await;
+    // A generous idle end: the reader must still be there when the producer starts.
+    let server = common::media::start_media_with(dir.path(), Duration::from_secs(3)).await;
     create_stream(&server, "live").await;
     let client = media_client(&server).await;
     let mut media = get_media(&client, &StreamId::Name("live".into()), &StartSelector::Now)
@@ -342,5 +371,79 @@ async fn a_dropped_get_media_resumes_from_the_continuation_token() {
         .await,
     );
     assert_eq!(tag_values(&resumed, TAG_FRAGMENT_NUMBER), numbers[1..]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_camera_writes_only_its_own_stream_and_reads_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_media(dir.path()).await;
+    create_stream(&server, "cam1").await;
+    create_stream(&server, "cam2").await;
+    let session = server
+        .state()
+        .auth
+        .store()
+        .issue_session(kvs_local::auth::NewSession {
+            role_name: "KVSCameraCertificateBasedIAMRole".into(),
+            session_name: "cert".into(),
+            thing_name: Some("cam1".into()),
+            policy: kvs_local::auth::PolicyDocument::iot_camera_role(),
+            expires_at: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        });
+    let cam = aws_credential_types::Credentials::new(
+        &session.access_key_id,
+        session.secret_access_key.expose(),
+        Some(session.session_token.expose().to_owned()),
+        None,
+        "test",
+    );
+    let put = |stream: &'static str| {
+        let cam = cam.clone();
+        let server = &server;
+        async move {
+            let req = PutMediaRequest::new(
+                server.data_endpoint_url(),
+                StreamId::Name(stream.into()),
+                SystemTime::now(),
+                cam,
+                server.region(),
+            );
+            let (mut tx, mut acks) = PutMediaConnection::open(req).await.unwrap();
+            let _ = tx
+                .send(producer_mkv(&[Frag::new(1_000, 2)])[0].clone())
+                .await;
+            tx.finish();
+            let mut out = Vec::new();
+            while let Some(ev) = acks.recv().await {
+                out.push(ev);
+            }
+            out
+        }
+    };
+    let own = put("cam1").await;
+    assert_eq!(own.len(), 3, "BUFFERING, RECEIVED, PERSISTED");
+    assert!(own.iter().all(Result::is_ok));
+    let other = put("cam2").await;
+    let err = other[0].as_ref().expect_err("refused");
+    assert!(err.to_string().contains("AccessDenied"), "{err}");
+
+    let cfg = ClientConfig::load(ConfigOptions {
+        region: Some(server.region().to_owned()),
+        endpoint_url: Some(server.control_url().to_owned()),
+        credentials: CredentialSource::Static(cam),
+        media_stall_grace: None,
+    })
+    .await
+    .unwrap();
+    let client = cfg.media_client(server.data_endpoint_url());
+    let err = get_media(
+        &client,
+        &StreamId::Name("cam1".into()),
+        &StartSelector::Earliest,
+    )
+    .await
+    .expect_err("a camera may not read");
+    assert!(err.to_string().contains("AccessDenied"), "{err}");
     server.shutdown().await;
 }

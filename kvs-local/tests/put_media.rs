@@ -83,8 +83,8 @@ async fn put_media_acks_stores_fragments_and_survives_restart() {
         cmp_fragment_numbers(&numbers[2], &newer),
         std::cmp::Ordering::Less
     );
-    let store = FragmentStore::open(&stream_path).unwrap();
-    assert_eq!(store.fragments().len(), 4);
+    let stored = FragmentStore::read_index(&stream_path).unwrap();
+    assert_eq!(stored.len(), 4);
     server.shutdown().await;
 }
 
@@ -104,12 +104,8 @@ async fn invalid_fragments_get_error_acks_and_are_not_stored() {
     assert_eq!(last.fragment_timecode, Some(2_000));
     assert_eq!(acks[3].event_type, AckEventType::Buffering);
     assert_eq!(acks[3].fragment_number, last.fragment_number);
-    let store = FragmentStore::open(&stream_dir(&server, "cam1")).unwrap();
-    assert_eq!(
-        store.fragments().len(),
-        1,
-        "only the valid fragment is stored"
-    );
+    let stored = FragmentStore::read_index(&stream_dir(&server, "cam1")).unwrap();
+    assert_eq!(stored.len(), 1, "only the valid fragment is stored");
 
     // Timecode going back: 4004.
     let acks = put_media(
@@ -173,12 +169,8 @@ async fn invalid_fragments_get_error_acks_and_are_not_stored() {
     assert_eq!(acks.len(), 1);
     assert_eq!(acks[0].error(), Some(AckErrorId::INTERNAL_ERROR));
 
-    let store = FragmentStore::open(&stream_dir(&server, "cam1")).unwrap();
-    assert_eq!(
-        store.fragments().len(),
-        2,
-        "the valid fragment at 5000 ms only"
-    );
+    let stored = FragmentStore::read_index(&stream_dir(&server, "cam1")).unwrap();
+    assert_eq!(stored.len(), 2, "the valid fragment at 5000 ms only");
     server.shutdown().await;
 }
 
@@ -266,8 +258,8 @@ async fn a_fragment_cut_off_mid_way_is_never_stored_and_idle_acks_keep_the_conne
     use AckEventType::{Buffering as B, Persisted as P, Received as R};
     assert_eq!(kinds, [B, R, P, B]);
     assert!(broke, "the client sees the connection break");
-    let store = FragmentStore::open(&stream_dir(&server, "cam1")).unwrap();
-    assert_eq!(store.fragments().len(), 1);
+    let stored = FragmentStore::read_index(&stream_dir(&server, "cam1")).unwrap();
+    assert_eq!(stored.len(), 1);
 
     // A producer that goes quiet gets IDLE events (every 300 ms in this test server).
     let (tx, mut acks) = open().await;
@@ -279,6 +271,150 @@ async fn a_fragment_cut_off_mid_way_is_never_stored_and_idle_acks_keep_the_conne
         .unwrap();
     assert_eq!(ev.event_type, AckEventType::Idle);
     assert_eq!(ev.fragment_number, None);
+    drop(tx);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn relative_timecodes_count_from_the_start_header_and_a_deleted_stream_gets_4507() {
+    use kvs_e2ee_shared::kvs::putmedia::{PutMediaConnection, PutMediaRequest, TimecodeType};
+    use std::time::{Duration, SystemTime};
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_media(dir.path()).await;
+    create_stream(&server, "cam1").await;
+    let open = || async {
+        let mut req = PutMediaRequest::new(
+            server.data_endpoint_url(),
+            kvs_e2ee_shared::kvs::StreamId::Name("cam1".into()),
+            SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_500),
+            server.admin_credentials(),
+            server.region(),
+        );
+        req.timecode_type = TimecodeType::Relative;
+        PutMediaConnection::open(req).await.unwrap()
+    };
+    let mkv = producer_mkv(&[Frag::new(0, 2), Frag::new(2_000, 2), Frag::new(4_000, 2)]);
+    let (mut tx, mut acks) = open().await;
+    tx.send(mkv[0].clone()).await.unwrap();
+    tx.send(mkv[1].clone()).await.unwrap();
+    tx.finish();
+    while let Some(ev) = acks.recv().await {
+        ev.unwrap();
+    }
+    let stored = FragmentStore::read_index(&stream_dir(&server, "cam1")).unwrap();
+    let producer: Vec<i64> = stored.iter().map(|f| f.producer_timestamp_ms).collect();
+    assert_eq!(producer, [1_700_000_000_500, 1_700_000_002_500]);
+
+    // The stream is deleted while a fragment is being received.
+    let (tx, mut acks) = open().await;
+    tx.send(mkv[0].clone()).await.unwrap();
+    let first = acks.recv().await.unwrap().unwrap();
+    assert_eq!(first.event_type, AckEventType::Buffering);
+    let arn = server.state().streams.get("cam1").unwrap().arn;
+    common::admin(&server)
+        .delete_stream()
+        .stream_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    tx.send(mkv[2].clone()).await.unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(5), acks.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(err.error(), Some(AckErrorId::STREAM_DELETED));
+    assert_eq!(err.fragment_number, first.fragment_number);
+    drop(tx);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn two_overlapping_connections_both_store_their_fragments() {
+    use kvs_e2ee_shared::kvs::putmedia::{PutMediaConnection, PutMediaRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_media(dir.path()).await;
+    create_stream(&server, "cam1").await;
+    let open = || async {
+        let req = PutMediaRequest::new(
+            server.data_endpoint_url(),
+            kvs_e2ee_shared::kvs::StreamId::Name("cam1".into()),
+            std::time::SystemTime::now(),
+            server.admin_credentials(),
+            server.region(),
+        );
+        PutMediaConnection::open(req).await.unwrap()
+    };
+    // A producer rotating its connection: the old one still finishes its last fragment
+    // after the new one has started.
+    let (mut old_tx, mut old_acks) = open().await;
+    old_tx
+        .send(producer_mkv(&[Frag::new(1_000, 3)])[0].clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        old_acks.recv().await.unwrap().unwrap().event_type,
+        AckEventType::Buffering
+    );
+    let acks = put_media(
+        &server,
+        "cam1",
+        &producer_mkv(&[Frag::new(2_000, 3), Frag::new(3_000, 3)]),
+    )
+    .await;
+    assert_eq!(acks.len(), 6);
+    old_tx.finish();
+    let mut kinds = Vec::new();
+    while let Some(ev) = old_acks.recv().await {
+        kinds.push(ev.unwrap().event_type);
+    }
+    assert_eq!(kinds, [AckEventType::Received, AckEventType::Persisted]);
+    let stored = FragmentStore::read_index(&stream_dir(&server, "cam1")).unwrap();
+    let timecodes: Vec<u64> = stored.iter().map(|f| f.cluster_timecode).collect();
+    assert_eq!(timecodes, [1_000, 2_000, 3_000], "in fragment-number order");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_connection_over_the_configured_duration_gets_4003_at_the_next_fragment() {
+    use kvs_e2ee_shared::kvs::putmedia::{PutMediaConnection, PutMediaRequest};
+    use kvs_local::media::{MediaConfig, MediaPlane};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = kvs_local::Config::new(dir.path());
+    config.data_plane = Some(std::sync::Arc::new(MediaPlane::new(MediaConfig {
+        max_connection_duration: Some(Duration::from_millis(1_000)),
+        ..MediaConfig::default()
+    })));
+    let server = common::start_with(config).await;
+    create_stream(&server, "cam1").await;
+    let req = PutMediaRequest::new(
+        server.data_endpoint_url(),
+        kvs_e2ee_shared::kvs::StreamId::Name("cam1".into()),
+        std::time::SystemTime::now(),
+        server.admin_credentials(),
+        server.region(),
+    );
+    let (tx, mut acks) = PutMediaConnection::open(req).await.unwrap();
+    let mkv = producer_mkv(&[Frag::new(1_000, 2), Frag::new(2_000, 2)]);
+    tx.send(mkv[0].clone()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    tx.send(mkv[1].clone()).await.unwrap();
+    let mut events = Vec::new();
+    while let Some(ev) = tokio::time::timeout(Duration::from_secs(5), acks.recv())
+        .await
+        .unwrap()
+    {
+        events.push(ev.unwrap());
+    }
+    let kinds: Vec<AckEventType> = events.iter().map(|e| e.event_type).collect();
+    use AckEventType::{Buffering as B, Error as E, Persisted as P, Received as R};
+    assert_eq!(kinds, [B, R, P, E]);
+    assert_eq!(
+        events[3].error(),
+        Some(AckErrorId::MAX_CONNECTION_DURATION_REACHED)
+    );
+    assert_eq!(events[3].fragment_timecode, Some(2_000));
     drop(tx);
     server.shutdown().await;
 }

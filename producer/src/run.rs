@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kvs_e2ee_keys::{Identity, KeyError, KeyKind, KeyList};
+use kvs_e2ee_keys::{Identity, KeyError, KeyKind, KeyList, PublicKey, SecretKey};
 use kvs_e2ee_shared::kvs::StreamId;
 use kvs_e2ee_shared::kvs::config::{
     ClientConfig, ConfigError as ClientConfigError, ConfigOptions, CredentialSource,
@@ -23,6 +23,8 @@ use crate::config::{Config, Credentials};
 use crate::engine::link::{ConnectError, KvsConnector};
 use crate::engine::package::Packager;
 use crate::engine::{Engine, EngineConfig, EngineError, EngineStats, SourceItem};
+use crate::fragmenter::KVS_MAX_FRAGMENT_DURATION_MS;
+use crate::recipients::{self, watch_recipients};
 use crate::source::{MediaReader, SourceError, spawn_pump};
 use crate::spool::{Spool, SpoolError};
 use crate::store::FragmentStore;
@@ -185,6 +187,19 @@ async fn ensure_stream(
     }
 }
 
+/// The camera's active secret key and the viewers' public keys.
+fn load_keys(config: &Config) -> Result<(SecretKey, Vec<PublicKey>), RunError> {
+    let identity = Identity::load_kind(&config.identity, KeyKind::Camera)?;
+    let recipients = KeyList::load(&config.recipients, KeyKind::Viewer)?;
+    let recipients: Vec<_> = recipients.entries().iter().map(|e| e.key).collect();
+    if recipients.is_empty() {
+        return Err(RunError::NoRecipients(
+            config.recipients.display().to_string(),
+        ));
+    }
+    Ok((identity.active().clone(), recipients))
+}
+
 fn open_store(config: &Config) -> Result<Box<dyn FragmentStore>, RunError> {
     match &config.spool {
         None => Ok(Box::new(FragmentBuffer::<Bytes>::new(config.buffer_size))),
@@ -232,9 +247,8 @@ pub async fn run_with(
     engine_config: EngineConfig,
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
-    // Keys before the AWS configuration: a bad key file is the mistake to
-    // report even when no region is configured yet.
-    Identity::load_kind(&config.identity, KeyKind::Camera)?;
+    // Keys first: a bad key file is named before any AWS setup can fail.
+    load_keys(&config)?;
     let client = ClientConfig::load(ConfigOptions {
         region: config.region.clone(),
         endpoint_url: config.endpoint_url.clone(),
@@ -255,7 +269,7 @@ pub async fn stream_with(
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
     // Keys first: a bad key file is reported before the source is opened.
-    Identity::load_kind(&config.identity, KeyKind::Camera)?;
+    load_keys(&config)?;
     let reader = MediaReader::open(&config.source).await?;
     stream_source(config, client, reader, engine_config, stop).await
 }
@@ -265,11 +279,14 @@ pub async fn stream_with(
 pub async fn stream_source(
     config: Config,
     client: ClientConfig,
-    reader: MediaReader,
+    mut reader: MediaReader,
     engine_config: EngineConfig,
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
     let prepared = prepare(config, client).await?;
+    if let Some(ms) = prepared.not_before_ms() {
+        reader.not_before(ms);
+    }
     let source = spawn_pump(reader, SOURCE_CHANNEL, stop);
     prepared.stream(source, engine_config).await
 }
@@ -282,7 +299,9 @@ pub struct Prepared {
     connector: KvsConnector,
     packager: Packager<rand::rand_core::UnwrapErr<rand::rngs::SysRng>>,
     store: Box<dyn FragmentStore>,
-    stats_interval: Option<std::time::Duration>,
+    stats_interval: Option<Duration>,
+    recipients: std::path::PathBuf,
+    not_before_ms: Option<i64>,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -296,14 +315,7 @@ impl std::fmt::Debug for Prepared {
 /// checks (or creates) the stream, asks for the PutMedia endpoint and opens
 /// the fragment store. Setup mistakes surface here, before any media flows.
 pub async fn prepare(config: Config, client: ClientConfig) -> Result<Prepared, RunError> {
-    let identity = Identity::load_kind(&config.identity, KeyKind::Camera)?;
-    let recipients = KeyList::load(&config.recipients, KeyKind::Viewer)?;
-    let recipients: Vec<_> = recipients.entries().iter().map(|e| e.key).collect();
-    if recipients.is_empty() {
-        return Err(RunError::NoRecipients(
-            config.recipients.display().to_string(),
-        ));
-    }
+    let (camera, recipients) = load_keys(&config)?;
     let control_client = client.control_client();
     ensure_stream(&control_client, &config.stream_name, config.create_stream).await?;
     let stream = StreamId::Name(config.stream_name.clone());
@@ -316,30 +328,46 @@ pub async fn prepare(config: Config, client: ClientConfig) -> Result<Prepared, R
     let fragment_ms = i64::try_from(config.fragment_duration.as_millis()).unwrap_or(i64::MAX);
     let packager = Packager::new(
         config.stream_name.clone(),
-        identity.active().clone(),
+        camera,
         recipients,
         fragment_ms,
         rand::rand_core::UnwrapErr(rand::rngs::SysRng),
     );
+    let not_before_ms = store
+        .newest_timecode()
+        // The newest spooled fragment may span up to KVS's longest fragment.
+        .map(|newest| newest.saturating_add(KVS_MAX_FRAGMENT_DURATION_MS));
     Ok(Prepared {
         connector,
         packager,
         store,
         stats_interval: config.stats_interval,
+        recipients: config.recipients,
+        not_before_ms,
     })
 }
 
 impl Prepared {
+    /// When fragments recovered from a spool are pending: the time (ms since
+    /// the epoch) new frames must start after, for a source that invents its
+    /// timeline (see [`MediaReader::not_before`]).
+    pub fn not_before_ms(&self) -> Option<i64> {
+        self.not_before_ms
+    }
+
     /// Runs the engine on `source` until it closes (the end of input: the
     /// last fragment is flushed) and every fragment is PERSISTED, or a
-    /// non-retryable error. Dropping the sender is the graceful stop.
+    /// non-retryable error. Dropping the sender is the graceful stop. The
+    /// recipients file is watched and re-read, as in [`run`].
     pub async fn stream(
         self,
         source: mpsc::Receiver<SourceItem>,
         mut engine_config: EngineConfig,
     ) -> Result<EngineStats, RunError> {
         engine_config.stats_interval = engine_config.stats_interval.or(self.stats_interval);
+        let updates = watch_recipients(self.recipients, recipients::DEFAULT_POLL);
         let stats = Engine::new(engine_config, self.connector, self.packager, self.store)
+            .with_recipient_updates(updates)
             .run(source)
             .await?;
         if stats.dropped_fragments > 0 {

@@ -119,3 +119,117 @@ fn binary_exits_2_when_the_stream_is_missing_and_suggests_create_stream() {
     assert!(!err.contains(creds.secret_access_key()), "secret in output");
     rt.block_on(server.shutdown());
 }
+
+#[test]
+fn binary_streams_a_clip_to_kvs_local_and_exits_0_once_all_is_persisted() {
+    let dir = tempfile::tempdir().unwrap();
+    write_keys(dir.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let server = rt
+        .block_on(kvs_local::Server::start(kvs_local::Config::new(
+            dir.path().join("kvs"),
+        )))
+        .unwrap();
+    let creds = server.admin_credentials();
+    let clip = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/demo-clip.mkv");
+    let out = producer(dir.path())
+        .args(["--source", clip, "--create-stream", "--stats", "1s"])
+        .args(["--endpoint-url", server.control_url()])
+        .args(["--region", server.region()])
+        .env("AWS_ACCESS_KEY_ID", creds.access_key_id())
+        .env("AWS_SECRET_ACCESS_KEY", creds.secret_access_key())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("connected to PutMedia"), "{err}");
+    assert!(err.contains("fragments persisted"), "{err}");
+    assert!(!err.contains(creds.secret_access_key()), "secret in output");
+    let stored = server.state().streams.get("cam-1").unwrap().dir();
+    let store = kvs_local::media::store::FragmentStore::open(&stored).unwrap();
+    assert!(store.fragments().len() >= 2);
+    rt.block_on(server.shutdown());
+}
+
+/// SIGINT while streaming from stdin: the producer stops reading, closes the
+/// envelope chain, waits for the last PERSISTED and exits 0.
+#[cfg(unix)]
+#[test]
+fn sigint_flushes_and_exits_0_after_the_last_persisted() {
+    use std::io::Write;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    write_keys(dir.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let server = rt
+        .block_on(kvs_local::Server::start(kvs_local::Config::new(
+            dir.path().join("kvs"),
+        )))
+        .unwrap();
+    let creds = server.admin_credentials();
+    let mut child = producer(dir.path())
+        .args([
+            "--source",
+            "-",
+            "--create-stream",
+            "--fragment-duration",
+            "1s",
+        ])
+        .args(["--endpoint-url", server.control_url()])
+        .args(["--region", server.region()])
+        .env("AWS_ACCESS_KEY_ID", creds.access_key_id())
+        .env("AWS_SECRET_ACCESS_KEY", creds.secret_access_key())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let clip = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/demo-clip.mkv"
+    ))
+    .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&clip[..clip.len() / 2]).unwrap();
+    stdin.flush().unwrap();
+    let stored = || {
+        server
+            .state()
+            .streams
+            .get("cam-1")
+            .and_then(|s| kvs_local::media::store::FragmentStore::open(&s.dir()).ok())
+            .map_or(0, |s| s.fragments().len())
+    };
+    let t0 = Instant::now();
+    while stored() < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(15), "nothing stored");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // stdin stays open: the signal alone must end the run.
+    let t0 = Instant::now();
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "producer did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    drop(stdin);
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("stop requested"), "{err}");
+    assert!(stored() >= 2);
+    rt.block_on(server.shutdown());
+}

@@ -356,3 +356,86 @@ fn new_session_after_graceful_stop_is_not_an_alarm() {
     );
     assert!(out.errors.is_empty());
 }
+
+/// A reader whose connection dropped in the middle of fragment 1 sees that cluster again
+/// from its start: `restart_fragment` reopens it from frame 0 without a chain verdict, and
+/// the next header's commitment still checks the whole fragment.
+#[test]
+fn restart_fragment_reopens_a_cluster_resent_after_reconnect() {
+    let mut w = World::new(0x7265_7374);
+    let mut sealer = w.sealer(STREAM, vec![w.viewer.public_key()]);
+    let put = produce(&mut w, &mut sealer, "A", 1_000, 3, true, |_, _| {});
+    let viewer = w.viewer.clone();
+    let mut opener = w.opener(&viewer, vec![w.camera.public_key()]);
+    let mut labels = Vec::new();
+    let mut cut_done = false;
+    for item in &put {
+        match item {
+            Item::Tags { tags } => {
+                for ev in opener.on_tags(tags).unwrap() {
+                    if let TagEvent::Chain(c) = ev {
+                        labels.push(common::event_label(&c));
+                    }
+                }
+            }
+            Item::Cluster { timecode, frames } => {
+                labels.extend(
+                    opener
+                        .begin_fragment(*timecode)
+                        .unwrap()
+                        .events
+                        .iter()
+                        .map(common::event_label),
+                );
+                let cut = if *timecode == 2_000 && !cut_done {
+                    2
+                } else {
+                    frames.len()
+                };
+                for f in &frames[..cut] {
+                    let mut d = f.data.clone();
+                    assert!(
+                        opener
+                            .open_frame(f.track, f.timecode, f.keyframe, &mut d)
+                            .unwrap()
+                            .is_some()
+                    );
+                }
+                if cut < frames.len() {
+                    // Reconnected: the same cluster comes again from its first frame.
+                    cut_done = true;
+                    assert!(
+                        !opener.restart_fragment(*timecode + 1),
+                        "only the open fragment"
+                    );
+                    assert!(opener.restart_fragment(*timecode));
+                    for f in frames {
+                        let mut d = f.data.clone();
+                        let n = opener
+                            .open_frame(f.track, f.timecode, f.keyframe, &mut d)
+                            .unwrap();
+                        assert_eq!(
+                            n.map(|n| d[..n].to_vec()),
+                            Some(common::plaintext(
+                                "A",
+                                1,
+                                frames.iter().position(|x| x == f).unwrap()
+                            ))
+                        );
+                    }
+                }
+                labels.extend(opener.end_fragment().iter().map(common::event_label));
+            }
+        }
+    }
+    assert!(cut_done);
+    assert!(
+        !opener.restart_fragment(3_000),
+        "no fragment is open after the last one ended"
+    );
+    labels.extend(opener.finish().iter().map(common::event_label));
+    assert_eq!(
+        labels,
+        ["started 0", "continued 1", "continued 2", "closed 2"]
+    );
+}

@@ -11,7 +11,8 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use kvs_e2ee_consumer::{Config, Mode, OutputTarget, Start, run};
 use kvs_e2ee_keys::{Identity, KeyKind, KeyList};
-use kvs_e2ee_shared::kvs::config::ConfigOptions;
+use kvs_e2ee_shared::kvs::config::{ConfigOptions, CredentialSource};
+use kvs_e2ee_shared::kvs::iot::IotConfig;
 
 /// Exit code: something read did not verify (or the read stopped at a failure).
 const EXIT_NOT_VERIFIED: u8 = 1;
@@ -62,6 +63,48 @@ struct Cli {
     /// AWS region.
     #[arg(long)]
     region: Option<String>,
+    /// Named AWS profile for credentials (default: the standard chain).
+    #[arg(long, conflicts_with = "iot_endpoint")]
+    profile: Option<String>,
+    /// AWS IoT credentials endpoint, for a device that views with its certificate.
+    #[arg(long, requires_all = ["iot_role_alias", "iot_thing_name", "iot_cert", "iot_key", "iot_ca"])]
+    iot_endpoint: Option<String>,
+    /// IoT role alias.
+    #[arg(long, requires = "iot_endpoint")]
+    iot_role_alias: Option<String>,
+    /// IoT thing name.
+    #[arg(long, requires = "iot_endpoint")]
+    iot_thing_name: Option<String>,
+    /// Device certificate (PEM).
+    #[arg(long, requires = "iot_endpoint")]
+    iot_cert: Option<PathBuf>,
+    /// Device private key (PEM).
+    #[arg(long, requires = "iot_endpoint")]
+    iot_key: Option<PathBuf>,
+    /// Root CA of the IoT endpoint (PEM).
+    #[arg(long, requires = "iot_endpoint")]
+    iot_ca: Option<PathBuf>,
+}
+
+impl Cli {
+    fn credentials(&self) -> CredentialSource {
+        match (
+            &self.iot_endpoint,
+            &self.iot_role_alias,
+            &self.iot_thing_name,
+            &self.iot_cert,
+            &self.iot_key,
+            &self.iot_ca,
+        ) {
+            (Some(e), Some(r), Some(t), Some(c), Some(k), Some(ca)) => {
+                CredentialSource::Iot(IotConfig::new(e, r, t, c, k, ca))
+            }
+            _ => match &self.profile {
+                Some(p) => CredentialSource::Profile(p.clone()),
+                None => CredentialSource::DefaultChain,
+            },
+        }
+    }
 }
 
 impl TryFrom<Cli> for Config {
@@ -103,6 +146,7 @@ impl TryFrom<Cli> for Config {
             }
             _ => (Vec::new(), Vec::new()),
         };
+        let credentials = cli.credentials();
         Ok(Config {
             stream: cli.stream,
             identities,
@@ -113,6 +157,7 @@ impl TryFrom<Cli> for Config {
             keep_going: cli.keep_going,
             inspect: cli.inspect,
             client: ConfigOptions {
+                credentials,
                 region: cli.region,
                 endpoint_url: cli.endpoint_url,
                 ..ConfigOptions::default()
@@ -192,9 +237,12 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
+    let read_something = outcome.summary.fragments_verified > 0
+        || outcome.summary.duplicates_dropped > 0
+        || !outcome.summary.failures.is_empty();
     if let Some(n) = outcome.inspected {
         eprintln!("{n} fragments listed (nothing decrypted)");
-    } else {
+    } else if read_something || outcome.stopped.is_none() {
         eprintln!("{}", outcome.summary);
     }
     match &outcome.stopped {
@@ -216,5 +264,50 @@ async fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_NOT_VERIFIED)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn start_selectors_parse() {
+        assert_eq!(parse_start("now").unwrap(), Start::Now);
+        assert_eq!(parse_start("earliest").unwrap(), Start::Earliest);
+        assert_eq!(
+            parse_start("fragment:91343852333181432397633822764885441725874549018").unwrap(),
+            Start::Fragment("91343852333181432397633822764885441725874549018".into())
+        );
+        assert_eq!(
+            parse_start("producer-time:1700000000.5").unwrap(),
+            Start::ProducerTime(SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_500))
+        );
+        assert_eq!(
+            parse_start("server-time:2023-11-14T22:13:20Z").unwrap(),
+            Start::ServerTime(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        );
+        for bad in [
+            "",
+            "fragment:",
+            "fragment:12a",
+            "later",
+            "producer-time:soon",
+        ] {
+            assert!(parse_start(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_duration("-1s").is_err());
     }
 }

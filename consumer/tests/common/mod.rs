@@ -338,10 +338,16 @@ pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Fails the test when ffprobe is missing and `CI` is set; otherwise says whether to run.
+/// Fails the test when the tool is missing and `CI` is set; otherwise says whether to run.
 pub fn have_tool(tool: &str) -> bool {
+    // ffmpeg tools take `-version`, mkvtoolnix `--version`.
+    let flag = if tool.starts_with("ff") {
+        "-version"
+    } else {
+        "--version"
+    };
     let ok = std::process::Command::new(tool)
-        .arg("-version")
+        .arg(flag)
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok && std::env::var_os("CI").is_some() {

@@ -16,7 +16,8 @@ Data dir layout:
   config               region for profile kvs-local
   kvs-local.json       optional users / role aliases (or pass --config)
   endpoints.json       URLs of the running server
-  streams/NAME@MS/     one folder per stream (stream.json; the data plane adds fragments)
+  streams/NAME@MS/     one folder per stream: stream.json, fragments/NUMBER.mkv (each
+                       fragment a plain MKV file) and fragments/index.jsonl
   iot/                 CA (ca.pem, ca-key.pem) and registered device certificates
 
 Use with the AWS CLI:

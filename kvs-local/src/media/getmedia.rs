@@ -145,12 +145,25 @@ enum Next {
 }
 
 fn pick(state: &StreamState, cursor: Cursor) -> Next {
-    if let Some(m) = state.store.fragments().iter().find(|m| cursor.admits(m)) {
-        return Next::Stored(m.clone());
-    }
-    match &state.live {
-        Some(l) if cursor.admits(&l.meta) => Next::Live(l.meta.fragment_number.clone()),
-        _ => Next::Nothing,
+    // The lowest-numbered admitted fragment, stored or live (two connections may finish
+    // fragments out of number order).
+    let stored = state
+        .store
+        .fragments()
+        .iter()
+        .filter(|m| cursor.admits(m))
+        .min_by_key(|m| m.ordinal());
+    let live = state
+        .live
+        .iter()
+        .map(|l| &l.meta)
+        .filter(|m| cursor.admits(m))
+        .min_by_key(|m| m.ordinal());
+    match (stored, live) {
+        (Some(s), Some(l)) if l.ordinal() < s.ordinal() => Next::Live(l.fragment_number.clone()),
+        (Some(s), _) => Next::Stored(s.clone()),
+        (None, Some(l)) => Next::Live(l.fragment_number.clone()),
+        (None, None) => Next::Nothing,
     }
 }
 
@@ -190,11 +203,15 @@ impl Reader {
                 Next::Stored(meta) => self.send_stored(&meta, &tx).await,
                 Next::Live(number) => self.follow_live(&number, &mut changes, &tx).await,
                 Next::Nothing => {
-                    match tokio::time::timeout(self.idle_end, changes.changed()).await {
-                        Ok(Ok(())) => continue,
-                        // Nothing new for a while (or the stream state went away): end the
-                        // response; the client resumes with the continuation token.
-                        _ => return,
+                    let wait = tokio::time::timeout(self.idle_end, changes.changed());
+                    tokio::select! {
+                        r = wait => match r {
+                            Ok(Ok(())) => continue,
+                            // Nothing new for a while (or the stream state went away): end
+                            // the response; the client resumes with the continuation token.
+                            _ => return,
+                        },
+                        () = tx.closed() => return,
                     }
                 }
             };
@@ -210,7 +227,7 @@ impl Reader {
         match read {
             Ok(bytes) => {
                 self.emit(fragment_head(meta, &bytes), tx).await?;
-                self.emit(fragment_tail(meta, &bytes, 0), tx).await
+                self.emit(fragment_tail(meta, &bytes), tx).await
             }
             Err(e) => {
                 tracing::warn!(error = %e, "GetMedia could not read a stored fragment");
@@ -246,15 +263,15 @@ impl Reader {
                 Progress::Complete(m, b) => (m, b, true),
             };
             if !started {
-                // The head (up to the Cluster) is written at once when the fragment starts.
-                self.emit(fragment_head(&meta, &bytes), tx).await?;
+                // The head (up to the Cluster) is written at once when the fragment starts;
+                // KVS's head tags go before the Cluster.
                 started = true;
-                done += bytes
-                    .len()
-                    .min(usize::try_from(meta.cluster_offset).unwrap_or(0));
-                let rest = &bytes[done.min(bytes.len())..];
-                if !rest.is_empty() {
-                    self.emit(Bytes::copy_from_slice(rest), tx).await?;
+                self.emit(fragment_head(&meta, &bytes), tx).await?;
+                let at = usize::try_from(meta.cluster_offset)
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len());
+                if at < bytes.len() {
+                    self.emit(Bytes::copy_from_slice(&bytes[at..]), tx).await?;
                 }
                 done = bytes.len();
             } else if !bytes.is_empty() {
@@ -266,8 +283,10 @@ impl Reader {
                 write_tail_tags(&mut out, &meta);
                 return self.emit(out.freeze(), tx).await;
             }
-            if changes.changed().await.is_err() {
-                return Err(Ended);
+            tokio::select! {
+                r = changes.changed() => r.map_err(|_| Ended)?,
+                // The client left while the producer is quiet: stop following.
+                () = tx.closed() => return Err(Ended),
             }
         }
     }
@@ -290,16 +309,8 @@ impl Reader {
 
 /// The state of fragment `number`, with its bytes from `from` on.
 fn progress(state: &StreamState, number: &str, from: usize) -> Progress {
-    if let Some(l) = state
-        .live
-        .as_ref()
-        .filter(|l| l.meta.fragment_number == number)
-    {
-        let from = if from == 0 {
-            0
-        } else {
-            from.min(l.bytes.len())
-        };
+    if let Some(l) = state.live(number) {
+        let from = from.min(l.bytes.len());
         return Progress::Live(l.meta.clone(), l.bytes[from..].to_vec());
     }
     match state.store.get(number) {
@@ -326,15 +337,14 @@ pub fn fragment_head(meta: &FragmentMeta, bytes: &[u8]) -> Bytes {
     out.freeze()
 }
 
-/// The rest of a complete fragment after [`fragment_head`], with `skip` bytes of the
-/// Cluster part already sent, then KVS's tail tags.
-fn fragment_tail(meta: &FragmentMeta, bytes: &[u8], skip: usize) -> Bytes {
+/// The rest of a complete fragment after [`fragment_head`] (from its Cluster on), then
+/// KVS's tail tags.
+fn fragment_tail(meta: &FragmentMeta, bytes: &[u8]) -> Bytes {
     let at = usize::try_from(meta.cluster_offset)
         .unwrap_or(usize::MAX)
         .min(bytes.len());
-    let start = (at + skip).min(bytes.len());
-    let mut out = BytesMut::with_capacity(bytes.len() - start + 256);
-    out.extend_from_slice(&bytes[start..]);
+    let mut out = BytesMut::with_capacity(bytes.len() - at + 256);
+    out.extend_from_slice(&bytes[at..]);
     write_tail_tags(&mut out, meta);
     out.freeze()
 }

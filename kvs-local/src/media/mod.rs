@@ -2,9 +2,10 @@
 //! GetMediaForFragmentList ([`archive`]) over per-stream fragment storage ([`store`]).
 //!
 //! [`MediaPlane`] is the [`DataPlane`] registered by default in [`crate::Config::new`]. It
-//! keeps, per stream, the [`store::FragmentStore`] and the fragment being received (the
-//! *live* fragment, in memory) behind one lock, and a watch channel bumped on every change
-//! so GetMedia readers send frames as soon as they arrive.
+//! keeps, per stream, the [`store::FragmentStore`] and the fragments being received (the
+//! *live* fragments, in memory, one per open PutMedia connection) behind one lock, and a
+//! watch channel bumped on every change so GetMedia readers send frames as soon as they
+//! arrive.
 //!
 //! # Layout
 //! - [`store`]: fragment files and the index; crash recovery; retention.
@@ -47,6 +48,10 @@ pub struct MediaConfig {
     /// Kept this long when a stream's retention is 0 hours (KVS then keeps data only
     /// briefly for GetMedia; the exact time is not documented).
     pub zero_retention_keep: Duration,
+    /// PutMedia: refuse the first fragment that starts after the connection has been open
+    /// this long, with ErrorId 4003 (`MAX_CONNECTION_DURATION_REACHED`), so producers can
+    /// test connection rotation. `None` (default): no limit (KVS's is not documented).
+    pub max_connection_duration: Option<Duration>,
 }
 
 impl Default for MediaConfig {
@@ -55,6 +60,7 @@ impl Default for MediaConfig {
             idle_ack_interval: Duration::from_secs(3),
             get_media_idle_end: Duration::from_secs(3),
             zero_retention_keep: Duration::from_secs(3600),
+            max_connection_duration: None,
         }
     }
 }
@@ -88,11 +94,14 @@ impl MediaPlane {
         if let Some(s) = map.get(&stream.folder) {
             return Ok(Arc::clone(s));
         }
-        let store = FragmentStore::open(&stream.dir())
+        let store = FragmentStore::recover(&stream.dir())
             .map_err(|e| ApiError::internal_failure(format!("storage error: {e}")))?;
         let (changed, _) = watch::channel(0);
         let media = Arc::new(StreamMedia {
-            state: Mutex::new(StreamState { store, live: None }),
+            state: Mutex::new(StreamState {
+                store,
+                live: Vec::new(),
+            }),
             changed,
         });
         map.insert(stream.folder.clone(), Arc::clone(&media));
@@ -145,8 +154,32 @@ pub struct StreamMedia {
 pub struct StreamState {
     /// Complete fragments.
     pub store: FragmentStore,
-    /// The fragment being received, if any.
-    pub live: Option<LiveFragment>,
+    /// Fragments being received, one per open PutMedia connection at most (a producer
+    /// rotating its connection briefly has two).
+    pub live: Vec<LiveFragment>,
+}
+
+impl StreamState {
+    /// The live fragment numbered `number`.
+    pub fn live(&self, number: &str) -> Option<&LiveFragment> {
+        self.live.iter().find(|l| l.meta.fragment_number == number)
+    }
+
+    /// The live fragment numbered `number`, mutably.
+    pub fn live_mut(&mut self, number: &str) -> Option<&mut LiveFragment> {
+        self.live
+            .iter_mut()
+            .find(|l| l.meta.fragment_number == number)
+    }
+
+    /// Removes and returns the live fragment numbered `number`.
+    pub fn take_live(&mut self, number: &str) -> Option<LiveFragment> {
+        let i = self
+            .live
+            .iter()
+            .position(|l| l.meta.fragment_number == number)?;
+        Some(self.live.remove(i))
+    }
 }
 
 /// A fragment being received: its bytes so far (the future file content).

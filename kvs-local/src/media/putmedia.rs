@@ -112,9 +112,11 @@ fn admit(plane: &MediaPlane, ctx: &RequestContext, parts: &Parts) -> Result<Sess
     plane.expire(&stream, &media);
     Ok(Session {
         plane: plane.clone(),
+        registry: std::sync::Arc::clone(&ctx.state),
         stream,
         media,
         connection: ctx.connection.id,
+        opened: std::time::Instant::now(),
         timecode_type,
         start_ms: start_ms.unwrap_or(0),
         fault,
@@ -146,6 +148,8 @@ struct Ingest {
     last_producer_ms: Option<i64>,
     /// Whether a Cluster was seen on this connection.
     any_cluster: bool,
+    /// Timecode of the latest Cluster seen (named by an ERROR refusing it).
+    cluster_timecode: u64,
 }
 
 /// The fragment in progress (its bytes live in the stream's live fragment).
@@ -158,9 +162,11 @@ struct Current {
 
 struct Session {
     plane: MediaPlane,
+    registry: std::sync::Arc<crate::router::ServerState>,
     stream: crate::streams::StreamRecord,
     media: std::sync::Arc<StreamMedia>,
     connection: u64,
+    opened: std::time::Instant,
     timecode_type: TimecodeType,
     start_ms: i64,
     fault: Option<Fault>,
@@ -268,6 +274,7 @@ impl Session {
                 Err(e) => return Err(invalid_mkv(&e)),
             }
         }
+        self.check_stream()?;
         self.complete(tx).await
     }
 
@@ -289,7 +296,17 @@ impl Session {
             }
             Event::Tags(tags) => self.on_tags(&tags)?,
             Event::ClusterStart { timecode, .. } => {
+                self.ingest.cluster_timecode = timecode;
+                self.check_stream()?;
                 self.complete(tx).await?;
+                if let Some(max) = self.plane.config().max_connection_duration
+                    && self.opened.elapsed() >= max
+                {
+                    return Err(Stop::Reject(
+                        AckErrorId::MAX_CONNECTION_DURATION_REACHED,
+                        format!("connection open for more than {max:?}"),
+                    ));
+                }
                 self.start_fragment(timecode, tx).await?;
             }
             Event::Frame(frame) => self.on_frame(&frame)?,
@@ -377,7 +394,7 @@ impl Session {
         let number = {
             let mut state = self.media.lock();
             let number = state.store.next_number(server_ms);
-            state.live = Some(super::LiveFragment {
+            state.live.push(super::LiveFragment {
                 meta: FragmentMeta {
                     fragment_number: number.clone(),
                     server_timestamp_ms: server_ms,
@@ -483,8 +500,8 @@ impl Session {
     fn append_live(&self, number: &str, bytes: &[u8], duration_ms: Option<i64>) -> u64 {
         let size = {
             let mut state = self.media.lock();
-            match &mut state.live {
-                Some(live) if live.meta.fragment_number == number => {
+            match state.live_mut(number) {
+                Some(live) => {
                     live.bytes.extend_from_slice(bytes);
                     live.meta.size = live.bytes.len() as u64;
                     if let Some(d) = duration_ms {
@@ -492,12 +509,22 @@ impl Session {
                     }
                     live.meta.size
                 }
-                // Another connection took over the stream; keep validating sizes anyway.
-                _ => 0,
+                None => 0,
             }
         };
         self.media.notify();
         size
+    }
+
+    /// A stream deleted (or deleted and re-created) while the connection is open: 4507.
+    fn check_stream(&self) -> Result<(), Stop> {
+        match self.registry.streams.get_by_arn(&self.stream.arn) {
+            Some(_) => Ok(()),
+            None => Err(Stop::Reject(
+                AckErrorId::STREAM_DELETED,
+                "the stream was deleted".into(),
+            )),
+        }
     }
 
     /// The fragment in progress is complete: RECEIVED, store, PERSISTED.
@@ -512,15 +539,12 @@ impl Session {
         .await;
         let stored = {
             let mut state = self.media.lock();
-            match state.live.take() {
-                Some(live) if live.meta.fragment_number == cur.number => state
+            match state.take_live(&cur.number) {
+                Some(live) => state
                     .store
                     .persist(live.meta, &live.bytes)
                     .map_err(|e| e.to_string()),
-                other => {
-                    state.live = other;
-                    Err("another PutMedia connection replaced the fragment".to_owned())
-                }
+                None => Err("the fragment in progress was lost".to_owned()),
             }
         };
         self.media.notify();
@@ -540,21 +564,17 @@ impl Session {
     fn error_target(&mut self) -> (u64, String) {
         match &self.ingest.current {
             Some(c) => (c.timecode, c.number.clone()),
-            None => (0, self.media.lock().store.next_number(now_ms())),
+            None => (
+                self.ingest.cluster_timecode,
+                self.media.lock().store.next_number(now_ms()),
+            ),
         }
     }
 
     /// Forgets the fragment in progress (never stored).
     fn abandon(&mut self) {
         if let Some(cur) = self.ingest.current.take() {
-            let mut state = self.media.lock();
-            if state
-                .live
-                .as_ref()
-                .is_some_and(|l| l.meta.fragment_number == cur.number)
-            {
-                state.live = None;
-            }
+            self.media.lock().take_live(&cur.number);
         }
         self.media.notify();
     }

@@ -72,6 +72,25 @@ fn format_number(n: u128) -> String {
     format!("{NUMBER_PREFIX}{n:0width$}", width = NUMBER_DIGITS)
 }
 
+/// The complete lines of an index and the byte length they cover. A line without its
+/// newline, or one that does not parse, was being appended when the process stopped: it
+/// and anything after it never became durable.
+fn parse_index(text: &[u8]) -> (Vec<FragmentMeta>, usize) {
+    let mut fragments = Vec::new();
+    let mut good_len = 0usize;
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        let Some(body) = line.strip_suffix(b"\n") else {
+            break;
+        };
+        match serde_json::from_slice::<FragmentMeta>(body) {
+            Ok(m) => fragments.push(m),
+            Err(_) => break,
+        }
+        good_len += line.len();
+    }
+    (fragments, good_len)
+}
+
 /// The stored fragments of one stream, oldest first.
 #[derive(Debug)]
 pub struct FragmentStore {
@@ -81,8 +100,26 @@ pub struct FragmentStore {
 }
 
 impl FragmentStore {
-    /// Opens (creating if needed) `stream_dir/fragments`, recovering from a crash.
+    /// A read-only view of a stream's stored fragments: reads the index (complete lines
+    /// only) and changes nothing, so it is safe while a server writes the stream (tests,
+    /// tools). `read` works; do not `persist` or `expire` through it.
     pub fn open(stream_dir: &Path) -> Result<Self, Error> {
+        let fragments = Self::read_index(stream_dir)?;
+        Ok(Self {
+            last_number: fragments
+                .iter()
+                .map(FragmentMeta::ordinal)
+                .max()
+                .unwrap_or(0),
+            dir: stream_dir.join(FRAGMENTS_DIR),
+            fragments,
+        })
+    }
+
+    /// Opens (creating if needed) `stream_dir/fragments` for the server that owns it,
+    /// recovering from a crash: cuts a torn last index line and deletes files the index
+    /// does not name. Never call this on a stream a running server serves.
+    pub fn recover(stream_dir: &Path) -> Result<Self, Error> {
         let dir = stream_dir.join(FRAGMENTS_DIR);
         fsutil::create_dir_private(&dir)?;
         let index = dir.join(INDEX_FILE);
@@ -91,20 +128,7 @@ impl FragmentStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(Error::io("read", &index, e)),
         };
-        let mut fragments = Vec::new();
-        let mut good_len = 0usize;
-        for line in text.split_inclusive(|&b| b == b'\n') {
-            // A line without its newline, or one that does not parse, was being appended
-            // when the process stopped: it and anything after it never became durable.
-            let Some(body) = line.strip_suffix(b"\n") else {
-                break;
-            };
-            match serde_json::from_slice::<FragmentMeta>(body) {
-                Ok(m) => fragments.push(m),
-                Err(_) => break,
-            }
-            good_len += line.len();
-        }
+        let (mut fragments, good_len) = parse_index(&text);
         if good_len != text.len() {
             tracing::warn!(index = %index.display(), kept = fragments.len(), "cutting a torn fragment index line");
             let f = fs::OpenOptions::new()
@@ -115,6 +139,8 @@ impl FragmentStore {
                 .and_then(|()| f.sync_all())
                 .map_err(|e| Error::io("truncate", &index, e))?;
         }
+        // Two connections may persist fragments out of number order: keep them sorted.
+        fragments.sort_by_key(FragmentMeta::ordinal);
         let store = Self {
             last_number: fragments
                 .iter()
@@ -126,6 +152,20 @@ impl FragmentStore {
         };
         store.remove_strays()?;
         Ok(store)
+    }
+
+    /// The complete fragments of a stream as its index lists them (ascending number),
+    /// without touching anything: safe while a server is writing (tests, tools).
+    pub fn read_index(stream_dir: &Path) -> Result<Vec<FragmentMeta>, Error> {
+        let index = stream_dir.join(FRAGMENTS_DIR).join(INDEX_FILE);
+        let text = match fs::read(&index) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(Error::io("read", &index, e)),
+        };
+        let (mut fragments, _) = parse_index(&text);
+        fragments.sort_by_key(FragmentMeta::ordinal);
+        Ok(fragments)
     }
 
     /// Deletes files the index does not name (temporary files, unfinished fragments).
@@ -156,7 +196,7 @@ impl FragmentStore {
         format_number(self.last_number)
     }
 
-    /// The complete fragments, oldest first (ascending fragment number).
+    /// The complete fragments in ascending fragment-number order.
     pub fn fragments(&self) -> &[FragmentMeta] {
         &self.fragments
     }
@@ -184,7 +224,10 @@ impl FragmentStore {
         f.write_all(&line)
             .and_then(|()| f.sync_data())
             .map_err(|e| Error::io("append to", &index, e))?;
-        self.fragments.push(meta);
+        let at = self
+            .fragments
+            .partition_point(|f| f.ordinal() < meta.ordinal());
+        self.fragments.insert(at, meta);
         Ok(())
     }
 
@@ -197,21 +240,24 @@ impl FragmentStore {
     /// Drops fragments received before `cutoff_ms` (data retention): index first (rewritten
     /// atomically), then their files. Returns how many were dropped.
     pub fn expire(&mut self, cutoff_ms: i64) -> Result<usize, Error> {
-        let keep_from = self
+        if self
             .fragments
             .iter()
-            .position(|f| f.server_timestamp_ms >= cutoff_ms)
-            .unwrap_or(self.fragments.len());
-        if keep_from == 0 {
+            .all(|f| f.server_timestamp_ms >= cutoff_ms)
+        {
             return Ok(0);
         }
+        let (dropped, kept): (Vec<FragmentMeta>, Vec<FragmentMeta>) = self
+            .fragments
+            .drain(..)
+            .partition(|f| f.server_timestamp_ms < cutoff_ms);
         let mut text = Vec::new();
-        for m in &self.fragments[keep_from..] {
+        for m in &kept {
             text.extend(serde_json::to_vec(m).expect("fragment metadata serializes"));
             text.push(b'\n');
         }
+        self.fragments = kept;
         fsutil::write_atomic(&self.dir.join(INDEX_FILE), &text)?;
-        let dropped: Vec<FragmentMeta> = self.fragments.drain(..keep_from).collect();
         for m in &dropped {
             let _ = fs::remove_file(self.path_of(&m.fragment_number));
         }
@@ -238,13 +284,13 @@ mod tests {
     #[test]
     fn numbers_are_47_digits_and_increase_across_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = FragmentStore::open(dir.path()).expect("open");
+        let mut s = FragmentStore::recover(dir.path()).expect("open");
         let a = s.next_number(1_700_000_000_000);
         let b = s.next_number(1_600_000_000_000); // clock went back: still increases
         assert_eq!(a.len(), 47);
         assert!(parse_number(&b) > parse_number(&a));
         s.persist(meta(b.clone(), 1), b"abc").expect("persist");
-        let mut s = FragmentStore::open(dir.path()).expect("reopen");
+        let mut s = FragmentStore::recover(dir.path()).expect("reopen");
         let c = s.next_number(0);
         assert!(parse_number(&c) > parse_number(&b));
         assert_eq!(s.fragments().len(), 1);
@@ -253,7 +299,7 @@ mod tests {
     #[test]
     fn torn_index_line_and_unindexed_files_are_dropped_on_open() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = FragmentStore::open(dir.path()).expect("open");
+        let mut s = FragmentStore::recover(dir.path()).expect("open");
         let a = s.next_number(1);
         s.persist(meta(a.clone(), 1), b"abc").expect("persist");
         let b = s.next_number(2);
@@ -266,7 +312,11 @@ mod tests {
             .expect("open index");
         f.write_all(b"{\"FragmentNumber\":\"9").expect("append");
         drop(f);
-        let s = FragmentStore::open(dir.path()).expect("reopen");
+        // A read-only view ignores the torn line and the stray file and touches nothing.
+        let view = FragmentStore::open(dir.path()).expect("view");
+        assert_eq!(view.fragments().len(), 1);
+        assert!(frag_dir.join(format!("{b}.mkv")).exists());
+        let s = FragmentStore::recover(dir.path()).expect("reopen");
         assert_eq!(s.fragments().len(), 1);
         assert!(!frag_dir.join(format!("{b}.mkv")).exists());
         assert_eq!(s.read(&s.fragments()[0]).expect("read"), b"abc");
@@ -275,9 +325,28 @@ mod tests {
     }
 
     #[test]
+    fn fragments_persisted_out_of_order_are_kept_in_number_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = FragmentStore::recover(dir.path()).expect("open");
+        let a = s.next_number(1);
+        let b = s.next_number(2);
+        s.persist(meta(b.clone(), 2), b"b").expect("persist");
+        s.persist(meta(a.clone(), 1), b"a").expect("persist");
+        let order = |s: &FragmentStore| {
+            s.fragments()
+                .iter()
+                .map(|f| f.fragment_number.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(order(&s), [a.clone(), b.clone()]);
+        let s = FragmentStore::recover(dir.path()).expect("reopen");
+        assert_eq!(order(&s), [a, b]);
+    }
+
+    #[test]
     fn expiry_drops_old_fragments_and_their_files() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = FragmentStore::open(dir.path()).expect("open");
+        let mut s = FragmentStore::recover(dir.path()).expect("open");
         for t in [10, 20, 30] {
             let n = s.next_number(t);
             s.persist(meta(n, t), b"x").expect("persist");
@@ -286,7 +355,7 @@ mod tests {
         assert_eq!(s.expire(15).expect("expire"), 1);
         assert_eq!(s.fragments().len(), 2);
         assert!(s.read(&old).is_err());
-        let s = FragmentStore::open(dir.path()).expect("reopen");
+        let s = FragmentStore::recover(dir.path()).expect("reopen");
         assert_eq!(s.fragments().len(), 2);
     }
 }

@@ -17,10 +17,15 @@ use kvs_local::{Config, RunningServer};
 
 /// Starts kvs-local on `dir` with short IDLE / GetMedia-end timings.
 pub async fn start_media(dir: &Path) -> RunningServer {
+    start_media_with(dir, Duration::from_millis(700)).await
+}
+
+/// [`start_media`] with GetMedia ending after `get_media_idle_end` without news.
+pub async fn start_media_with(dir: &Path, get_media_idle_end: Duration) -> RunningServer {
     let mut config = Config::new(dir);
     config.data_plane = Some(Arc::new(MediaPlane::new(MediaConfig {
         idle_ack_interval: Duration::from_millis(300),
-        get_media_idle_end: Duration::from_millis(700),
+        get_media_idle_end,
         ..MediaConfig::default()
     })));
     super::start_with(config).await
@@ -101,6 +106,16 @@ pub fn producer_mkv(frags: &[Frag]) -> Vec<Bytes> {
 
 /// Sends `chunks` over one PutMedia connection and returns every ACK (IDLE excluded).
 pub async fn put_media(server: &RunningServer, stream: &str, chunks: &[Bytes]) -> Vec<AckEvent> {
+    put_media_paced(server, stream, chunks, Duration::ZERO).await
+}
+
+/// [`put_media`] waiting `pause` between chunks (so fragments get distinct server times).
+pub async fn put_media_paced(
+    server: &RunningServer,
+    stream: &str,
+    chunks: &[Bytes],
+    pause: Duration,
+) -> Vec<AckEvent> {
     let mut req = PutMediaRequest::new(
         server.data_endpoint_url(),
         StreamId::Name(stream.into()),
@@ -115,6 +130,7 @@ pub async fn put_media(server: &RunningServer, stream: &str, chunks: &[Bytes]) -
         if tx.send(c.clone()).await.is_err() {
             break;
         }
+        tokio::time::sleep(pause).await;
     }
     tx.finish();
     let mut events = Vec::new();

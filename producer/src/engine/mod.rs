@@ -29,6 +29,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
+use kvs_e2ee_shared::envelope::PublicKey;
 use kvs_e2ee_shared::kvs::ack::{AckErrorId, AckEvent, AckEventType};
 use kvs_e2ee_shared::kvs::putmedia::PutMediaError;
 use rand_core::CryptoRng;
@@ -67,6 +68,9 @@ pub struct EngineConfig {
     pub drain_timeout: Duration,
     /// How long to wait for the cause after the body channel closed.
     pub close_reason_timeout: Duration,
+    /// A connection that sends no ACK at all (not even IDLE) for this long
+    /// while fragments await PERSISTED is stalled: reconnect and resend.
+    pub ack_timeout: Duration,
     /// Log a statistics line this often (`--stats`).
     pub stats_interval: Option<Duration>,
     /// Where the engine publishes its counters whenever they change (e.g. for
@@ -82,6 +86,8 @@ impl Default for EngineConfig {
             backoff_max: Duration::from_secs(20),
             drain_timeout: Duration::from_secs(30),
             close_reason_timeout: Duration::from_secs(2),
+            // Longer than KVS's longest fragment (10 s) plus its persist latency.
+            ack_timeout: Duration::from_secs(30),
             stats_interval: None,
             stats_watch: None,
         }
@@ -160,6 +166,7 @@ enum Step {
     Ack(Option<Result<AckEvent, PutMediaError>>),
     Retry,
     DrainTimeout,
+    AckTimeout,
     Stats,
 }
 
@@ -172,6 +179,8 @@ pub struct Engine<C: Connector, R> {
     link: Link<C::Sink, C::Acks>,
     /// Consecutive failures, for the backoff; reset by a PERSISTED ack.
     failures: u32,
+    /// When the current connection last produced an ACK (or opened).
+    last_ack: Instant,
     /// Bytes of the open fragment written on the current connection.
     open_sent: usize,
     /// Session whose Matroska header was written on the current connection.
@@ -184,6 +193,8 @@ pub struct Engine<C: Connector, R> {
     finished: bool,
     input_error: Option<EngineError>,
     stats: EngineStats,
+    /// New recipient lists (recipients file re-read), applied at the next fragment.
+    recipients: Option<watch::Receiver<Vec<PublicKey>>>,
 }
 
 impl<C: Connector, R: CryptoRng> Engine<C, R> {
@@ -204,6 +215,7 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
                 retry_at: Instant::now(),
             },
             failures: 0,
+            last_ack: Instant::now(),
             open_sent: 0,
             header_on_link: None,
             headers: VecDeque::new(),
@@ -212,6 +224,29 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
             finished: false,
             input_error: None,
             stats: EngineStats::default(),
+            recipients: None,
+        }
+    }
+
+    /// Applies each list `updates` sees to the fragments that start after it.
+    pub fn with_recipient_updates(mut self, updates: watch::Receiver<Vec<PublicKey>>) -> Self {
+        self.recipients = Some(updates);
+        self
+    }
+
+    fn apply_recipient_updates(&mut self) {
+        let Some(rx) = self.recipients.as_mut() else {
+            return;
+        };
+        if !rx.has_changed().unwrap_or(false) {
+            return;
+        }
+        let keys = rx.borrow_and_update().clone();
+        if keys.is_empty() {
+            return;
+        }
+        if let Err(e) = self.packager.set_recipients(keys) {
+            tracing::error!("new recipients not applied: {e}");
         }
     }
 
@@ -297,6 +332,13 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
     ) -> Step {
         let want_input = !self.input_done;
         let can_connect = !self.headers.is_empty();
+        let ack_deadline = self.ack_deadline();
+        let stalled = async move {
+            match ack_deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
         let stats = async {
             match tick {
                 Some(t) => {
@@ -309,6 +351,7 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
             Link::Up { acks, .. } => tokio::select! {
                 biased;
                 a = acks.recv() => Step::Ack(a),
+                () = stalled => Step::AckTimeout,
                 i = source.recv(), if want_input => Step::Input(i),
                 () = stats => Step::Stats,
             },
@@ -336,6 +379,10 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
             Step::Ack(a) => self.on_ack(a).await?,
             Step::Retry => self.connect().await?,
             Step::DrainTimeout => self.lose("no final ACKs before the drain timeout".into()),
+            Step::AckTimeout => self.lose(format!(
+                "no ACK for {:?} while fragments await PERSISTED (stalled)",
+                self.config.ack_timeout
+            )),
             Step::Stats => self.log_stats(),
         }
         Ok(())
@@ -357,6 +404,7 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
     }
 
     async fn on_event(&mut self, event: SourceEvent) -> Result<(), EngineError> {
+        self.apply_recipient_updates();
         let closed = match self.packager.push(event) {
             Ok(closed) => closed,
             Err(e) => {
@@ -490,10 +538,21 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
             let Link::Up { sink, acks, .. } = &mut self.link else {
                 return Ok(false);
             };
+            let deadline = match self.store.stats().fragments {
+                0 => None,
+                _ => Some(self.last_ack + self.config.ack_timeout),
+            };
+            let stalled = async move {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
             let sent = tokio::select! {
                 biased;
-                a = acks.recv() => Err(a),
+                a = acks.recv() => Err(Some(a)),
                 r = sink.send(bytes.clone()) => Ok(r),
+                () = stalled => Err(None),
             };
             match sent {
                 Ok(Ok(())) => {
@@ -501,16 +560,43 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
                     return Ok(true);
                 }
                 Ok(Err(e)) => {
-                    // The body closed: the ACK stream carries the reason (e.g. a 403).
-                    let timeout = self.config.close_reason_timeout;
-                    let reason = tokio::time::timeout(timeout, acks.recv()).await;
-                    match reason {
-                        Ok(Some(Err(cause))) => self.on_ack(Some(Err(cause))).await?,
-                        _ => self.lose(format!("{e}")),
-                    }
+                    self.closed_while_sending(e).await?;
                     return Ok(false);
                 }
-                Err(a) => self.on_ack(a).await?,
+                Err(Some(a)) => self.on_ack(a).await?,
+                Err(None) => {
+                    self.lose(format!(
+                        "no ACK for {:?} while sending (stalled)",
+                        self.config.ack_timeout
+                    ));
+                    return Ok(false);
+                }
+            }
+        }
+    }
+
+    /// When a silent connection counts as stalled: only while it is up and
+    /// fragments sent on it await PERSISTED.
+    fn ack_deadline(&self) -> Option<Instant> {
+        let up = matches!(self.link, Link::Up { .. });
+        (up && self.store.stats().fragments > 0).then(|| self.last_ack + self.config.ack_timeout)
+    }
+
+    /// The body channel closed under us: the ACK stream carries the reason
+    /// (a 403, an ERROR ack) and maybe late ACKs; read it briefly, then
+    /// reconnect if nothing decided otherwise.
+    async fn closed_while_sending(&mut self, e: PutMediaError) -> Result<(), EngineError> {
+        let deadline = Instant::now() + self.config.close_reason_timeout;
+        loop {
+            let Link::Up { acks, .. } = &mut self.link else {
+                return Ok(());
+            };
+            match tokio::time::timeout_at(deadline, acks.recv()).await {
+                Ok(item) => self.on_ack(item).await?,
+                Err(_) => {
+                    self.lose(format!("{e}"));
+                    return Ok(());
+                }
             }
         }
     }
@@ -519,6 +605,7 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
         &mut self,
         item: Option<Result<AckEvent, PutMediaError>>,
     ) -> Result<(), EngineError> {
+        self.last_ack = Instant::now();
         let event = match item {
             None => {
                 match self.link {
@@ -586,8 +673,10 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
     }
 
     fn reset_link(&mut self, retry_at: Instant) {
+        // A clean end would make KVS complete the open fragment truncated;
+        // it is resent whole on the next connection instead.
         if let Link::Up { sink, .. } = &mut self.link {
-            sink.finish();
+            sink.abort();
         }
         self.link = Link::Down { retry_at };
         self.store.requeue_all();
@@ -612,7 +701,7 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
 
     /// Opens a connection and sends everything not yet persisted.
     async fn connect(&mut self) -> Result<(), EngineError> {
-        match self.connector.connect().await {
+        match self.connector.connect(self.failures).await {
             Ok((sink, acks)) => {
                 self.stats.connections += 1;
                 tracing::info!(
@@ -625,6 +714,7 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
                     acks,
                     opened: Instant::now(),
                 };
+                self.last_ack = Instant::now();
                 self.resend().await
             }
             Err(e) if e.is_retryable() => {

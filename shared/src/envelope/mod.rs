@@ -62,6 +62,9 @@
 //! - each frame → [`FragmentOpener::open_frame`]: `Ok(Some(n))` release `data[..n]`;
 //!   `Ok(None)` drop silently (duplicate); `Err` never release.
 //! - `ClusterEnd` → [`FragmentOpener::end_fragment`]; end of stream → [`FragmentOpener::finish`].
+//! - the reader's own connection dropped inside a cluster and the resumed source sends that
+//!   cluster again from its start → [`FragmentOpener::restart_fragment`] (not
+//!   `begin_fragment`, which would call it a duplicate); skip the frames already released.
 //! - report every [`ChainEvent`] for which [`ChainEvent::is_alarm`] holds.
 //!
 //! # Layout
