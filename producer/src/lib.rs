@@ -45,6 +45,8 @@
 //! - [`recipients`]: re-reads the recipients file on change or SIGHUP.
 //! - [`run`]: credentials, DescribeStream/CreateStream, GetDataEndpoint, then the engine.
 //! - [`cli`], [`config`]: command-line flags and their validated form.
+//! - `gst` (feature `gstreamer`): GStreamer caps/buffers as source events,
+//!   and `--source gst:PIPELINE`.
 #![forbid(unsafe_code)]
 
 pub mod annexb;
@@ -53,6 +55,8 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod fragmenter;
+#[cfg(feature = "gstreamer")]
+pub mod gst;
 pub mod media;
 pub mod recipients;
 pub mod run;

@@ -16,13 +16,13 @@ use kvs_e2ee_shared::kvs::config::{
 use kvs_e2ee_shared::kvs::control::{self, DataApi, StreamStatus};
 use kvs_e2ee_shared::kvs::error::{ApiError, ServiceErrorKind};
 use kvs_e2ee_shared::kvs::iot::{IotConfig as SharedIotConfig, IotError};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 
 use crate::buffer::FragmentBuffer;
 use crate::config::{Config, Credentials};
 use crate::engine::link::{ConnectError, KvsConnector};
 use crate::engine::package::Packager;
-use crate::engine::{Engine, EngineConfig, EngineError, EngineStats};
+use crate::engine::{Engine, EngineConfig, EngineError, EngineStats, SourceItem};
 use crate::fragmenter::KVS_MAX_FRAGMENT_DURATION_MS;
 use crate::recipients::{self, watch_recipients};
 use crate::source::{MediaReader, SourceError, spawn_pump};
@@ -338,9 +338,41 @@ pub async fn stream_source(
     config: Config,
     client: ClientConfig,
     mut reader: MediaReader,
-    mut engine_config: EngineConfig,
+    engine_config: EngineConfig,
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
+    let prepared = prepare(config, client).await?;
+    if let Some(ms) = prepared.not_before_ms() {
+        reader.not_before(ms);
+    }
+    let source = spawn_pump(reader, SOURCE_CHANNEL, stop);
+    prepared.stream(source, engine_config).await
+}
+
+/// A stream ready to be fed, made by [`prepare`]: keys loaded, the stream
+/// ACTIVE (created if allowed), the PutMedia endpoint known, the fragment
+/// store open. [`Prepared::stream`] then runs the engine on any event source,
+/// e.g. frames pushed by a GStreamer element through a channel.
+pub struct Prepared {
+    connector: KvsConnector,
+    packager: Packager<rand::rand_core::UnwrapErr<rand::rngs::SysRng>>,
+    store: Box<dyn FragmentStore>,
+    stats_interval: Option<Duration>,
+    recipients: std::path::PathBuf,
+    not_before_ms: Option<i64>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The packager holds the camera's secret key: show nothing of it.
+        f.debug_struct("Prepared").finish_non_exhaustive()
+    }
+}
+
+/// Everything [`stream_source`] does before the first frame: loads the keys,
+/// checks (or creates) the stream, asks for the PutMedia endpoint and opens
+/// the fragment store. Setup mistakes surface here, before any media flows.
+pub async fn prepare(config: Config, client: ClientConfig) -> Result<Prepared, RunError> {
     let (camera, recipients) = load_keys(&config)?;
     let control_client = client.control_client();
     ensure_stream(&control_client, &config.stream_name, config.create_stream).await?;
@@ -350,10 +382,6 @@ pub async fn stream_source(
         .map_err(RunError::Api)?;
     tracing::info!(stream = %config.stream_name, %endpoint, "stream is active");
     let store = open_store(&config)?;
-    if let Some(newest) = store.newest_timecode() {
-        // The newest spooled fragment may span up to KVS's longest fragment.
-        reader.not_before(newest.saturating_add(KVS_MAX_FRAGMENT_DURATION_MS));
-    }
     let connector = KvsConnector::new(client, stream, Some(endpoint))?;
     let fragment_ms = i64::try_from(config.fragment_duration.as_millis()).unwrap_or(i64::MAX);
     let packager = Packager::new(
@@ -363,21 +391,52 @@ pub async fn stream_source(
         fragment_ms,
         rand::rand_core::UnwrapErr(rand::rngs::SysRng),
     );
-    engine_config.stats_interval = engine_config.stats_interval.or(config.stats_interval);
-    let source = spawn_pump(reader, SOURCE_CHANNEL, stop);
-    let updates = watch_recipients(config.recipients.clone(), recipients::DEFAULT_POLL);
-    let stats = Engine::new(engine_config, connector, packager, store)
-        .with_recipient_updates(updates)
-        .run(source)
-        .await?;
-    if stats.dropped_fragments > 0 {
-        return Err(RunError::Incomplete {
-            dropped: stats.dropped_fragments,
-            stats,
-        });
+    let not_before_ms = store
+        .newest_timecode()
+        // The newest spooled fragment may span up to KVS's longest fragment.
+        .map(|newest| newest.saturating_add(KVS_MAX_FRAGMENT_DURATION_MS));
+    Ok(Prepared {
+        connector,
+        packager,
+        store,
+        stats_interval: config.stats_interval,
+        recipients: config.recipients,
+        not_before_ms,
+    })
+}
+
+impl Prepared {
+    /// When fragments recovered from a spool are pending: the time (ms since
+    /// the epoch) new frames must start after, for a source that invents its
+    /// timeline (see [`MediaReader::not_before`]).
+    pub fn not_before_ms(&self) -> Option<i64> {
+        self.not_before_ms
     }
-    if stats.fragments == 0 {
-        return Err(RunError::NothingSent);
+
+    /// Runs the engine on `source` until it closes (the end of input: the
+    /// last fragment is flushed) and every fragment is PERSISTED, or a
+    /// non-retryable error. Dropping the sender is the graceful stop. The
+    /// recipients file is watched and re-read, as in [`run`].
+    pub async fn stream(
+        self,
+        source: mpsc::Receiver<SourceItem>,
+        mut engine_config: EngineConfig,
+    ) -> Result<EngineStats, RunError> {
+        engine_config.stats_interval = engine_config.stats_interval.or(self.stats_interval);
+        let updates = watch_recipients(self.recipients, recipients::DEFAULT_POLL);
+        let stats = Engine::new(engine_config, self.connector, self.packager, self.store)
+            .with_recipient_updates(updates)
+            .run(source)
+            .await?;
+        if stats.dropped_fragments > 0 {
+            return Err(RunError::Incomplete {
+                dropped: stats.dropped_fragments,
+                stats,
+            });
+        }
+        if stats.fragments == 0 {
+            return Err(RunError::NothingSent);
+        }
+        Ok(stats)
     }
-    Ok(stats)
 }

@@ -57,6 +57,9 @@ pub enum SourceError {
     /// The source kind is not available in this build.
     #[error("{0}")]
     Unsupported(String),
+    /// A GStreamer source pipeline failed (`gstreamer` feature).
+    #[error("GStreamer source: {0}")]
+    GStreamer(String),
 }
 
 type Reader = Box<dyn AsyncRead + Send + Unpin>;
@@ -74,6 +77,8 @@ pub struct MediaReader {
 enum Kind {
     Mkv(Box<MkvReader>),
     AnnexB(Box<AnnexBReader<Reader>>),
+    #[cfg(feature = "gstreamer")]
+    Gst(Box<crate::gst::pipeline::GstReader>),
 }
 
 struct MkvReader {
@@ -126,8 +131,16 @@ impl MediaReader {
                     config,
                 ))
             }
+            #[cfg(feature = "gstreamer")]
+            Source::GStreamer { pipeline } => Ok(Self {
+                input: format!("gst:{pipeline}"),
+                not_before_ms: None,
+                shift_ms: None,
+                kind: Kind::Gst(Box::new(crate::gst::pipeline::GstReader::launch(pipeline)?)),
+            }),
+            #[cfg(not(feature = "gstreamer"))]
             Source::GStreamer { .. } => Err(SourceError::Unsupported(
-                "gst: sources are driven by the GStreamer element crate, not this binary".into(),
+                "gst: sources need a build with the `gstreamer` feature".into(),
             )),
         }
     }
@@ -172,6 +185,9 @@ impl MediaReader {
         match &self.kind {
             Kind::AnnexB(_) => true,
             Kind::Mkv(r) => r.offset_ms.is_some_and(|o| o != 0),
+            // Anchored at the wall clock when the first buffer arrives.
+            #[cfg(feature = "gstreamer")]
+            Kind::Gst(_) => true,
         }
     }
 
@@ -208,6 +224,8 @@ impl MediaReader {
                 }),
             },
             Kind::Mkv(r) => r.next_event(input).await,
+            #[cfg(feature = "gstreamer")]
+            Kind::Gst(r) => r.next_event().await,
         }
     }
 }

@@ -73,6 +73,9 @@ pub struct EngineConfig {
     pub ack_timeout: Duration,
     /// Log a statistics line this often (`--stats`).
     pub stats_interval: Option<Duration>,
+    /// Where the engine publishes its counters whenever they change (e.g. for
+    /// a GStreamer element's stats messages); `None` publishes nothing.
+    pub stats_watch: Option<watch::Sender<EngineStats>>,
 }
 
 impl Default for EngineConfig {
@@ -86,6 +89,7 @@ impl Default for EngineConfig {
             // Longer than KVS's longest fragment (10 s) plus its persist latency.
             ack_timeout: Duration::from_secs(30),
             stats_interval: None,
+            stats_watch: None,
         }
     }
 }
@@ -299,6 +303,18 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
             }
             let step = self.next_step(&mut source, &mut tick).await;
             self.apply(step).await?;
+            self.publish_stats();
+        }
+    }
+
+    /// Sends the counters to [`EngineConfig::stats_watch`] if they changed.
+    fn publish_stats(&self) {
+        if let Some(tx) = &self.config.stats_watch {
+            tx.send_if_modified(|s| {
+                let changed = *s != self.stats;
+                *s = self.stats;
+                changed
+            });
         }
     }
 
