@@ -660,10 +660,12 @@ async fn consumer_refuses_bit_flipped_in_stored_header() {
     let f = read.failure();
     assert_eq!(f.kind, FailureKind::TamperedHeader, "{f}");
     assert_eq!(f.fragment.seq, Some(seq as u64), "{f}");
-    // The first copy comes in the tail of the fragment before.
+    // The first copy comes in the tail of the fragment before; the report waits for the
+    // cluster the header belongs to and names that fragment.
     assert_eq!(
         f.fragment.kvs_number.as_deref(),
-        Some(numbers[seq - 1].as_str())
+        Some(numbers[seq].as_str()),
+        "{f}"
     );
     assert_output(&read, &lab.expected(STREAM, |fi, _| fi < seq));
 }
@@ -943,10 +945,16 @@ async fn viewer_removed_from_recipients_reads_nothing_after_camera_restart() {
         matches!(&f.kind, FailureKind::NotARecipient { recipients } if recipients.len() == 1),
         "{f}"
     );
-    // The new session's first header comes before the KVS fragment tags of its segment,
-    // so the report names it by sequence number (seq 0 of the new session), not by KVS
-    // fragment number.
+    // The new session's first header arrives in the previous fragment's segment; the
+    // failure is held until the cluster it leaves without a key, so the report names that
+    // fragment by KVS number as well as by sequence number (seq 0 of the new session).
     assert_eq!(f.fragment.seq, Some(0), "{f}");
+    assert_eq!(
+        f.fragment.kvs_number.as_deref(),
+        Some(fragments[restart].meta.fragment_number.as_str()),
+        "{f}"
+    );
+    assert!(f.fragment.timecode.is_some(), "{f}");
     assert!(f.to_string().contains("seq 0"), "{f}");
     assert!(f.to_string().contains("not a recipient"), "{f}");
     // Everything from before the restart, nothing after.

@@ -311,8 +311,11 @@ impl<W: Write> Pipeline<W> {
         Ok(())
     }
 
-    /// A header in the tags failed. Stop by default; with `keep_going` the failure is held
-    /// until the cluster it leaves without a header, so one fault is reported once.
+    /// A header in the tags failed. The failure is held until the cluster it leaves without
+    /// a header, so it is reported once and names that cluster's KVS fragment number and
+    /// timecode (the tags of fragment N+1's header travel in fragment N's segment, so here
+    /// only the previous fragment is known). Nothing is released meanwhile: the cluster has
+    /// no header to open it. A second failing header, or the end of input, reports it too.
     fn header_failed(&mut self, e: &OpenError) -> Result<(), PipelineError> {
         let failure = Failure {
             fragment: FragmentRef {
@@ -321,9 +324,6 @@ impl<W: Write> Pipeline<W> {
             },
             kind: FailureKind::from_open_error(e),
         };
-        if !self.keep_going {
-            return self.record(failure);
-        }
         if let Some(old) = self.pending_header.take()
             && old.fragment.seq != failure.fragment.seq
         {
