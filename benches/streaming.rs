@@ -30,7 +30,11 @@ const KEY_FRAME: usize = 96 << 10;
 const START_MS: i64 = 1_790_000_000_000;
 
 fn frame_len(i: usize) -> usize {
-    if i % 30 == 0 { KEY_FRAME } else { FRAME }
+    if i.is_multiple_of(30) {
+        KEY_FRAME
+    } else {
+        FRAME
+    }
 }
 
 fn tracks() -> Vec<TrackInfo> {
@@ -116,7 +120,7 @@ fn plain_stream(events: &[SourceEvent]) -> BytesMut {
     for e in events {
         if let SourceEvent::Frame(f) = e {
             let tc = f.timecode_ms as u64;
-            if f.keyframe && (tc - START_MS as u64) % 2000 == 0 {
+            if f.keyframe && (tc - START_MS as u64).is_multiple_of(2000) {
                 mux.start_cluster(&mut out, tc).unwrap();
             }
             mux.write_frame(&mut out, 1, tc, f.keyframe, &f.data)
