@@ -202,6 +202,26 @@ fn validate_stream_name(name: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Like [`require_file`], naming which IoT file is missing and its variable.
+fn require_iot_file(
+    flag: &'static str,
+    var: &str,
+    what: &str,
+    path: &Path,
+    note: &str,
+) -> Result<(), ConfigError> {
+    if path.is_file() {
+        return Ok(());
+    }
+    Err(invalid(
+        flag,
+        format!(
+            "IoT {what} file {} does not exist or is not a file (set by {flag} or {var}){note}",
+            path.display()
+        ),
+    ))
+}
+
 fn require_file(flag: &'static str, path: &Path) -> Result<(), ConfigError> {
     if path.is_file() {
         Ok(())
@@ -365,10 +385,28 @@ fn parse_iot(cli: &Cli) -> Result<Credentials, ConfigError> {
             format!("{endpoint:?} is not a host name (or https:// URL)"),
         ));
     }
-    require_file("--iot-cert", &cert)?;
-    require_file("--iot-key", &key)?;
+    require_iot_file(
+        "--iot-cert",
+        "AWS_IOT_CORE_CERT",
+        "device certificate",
+        &cert,
+        "",
+    )?;
+    require_iot_file(
+        "--iot-key",
+        "AWS_IOT_CORE_PRIVATE_KEY",
+        "private key",
+        &key,
+        "",
+    )?;
     if let Some(ca) = &iot.iot_ca {
-        require_file("--iot-ca", ca)?;
+        require_iot_file(
+            "--iot-ca",
+            "AWS_IOT_CORE_CA",
+            "CA",
+            ca,
+            "; for AWS this is Amazon Root CA 1, https://www.amazontrust.com/repository/AmazonRootCA1.pem",
+        )?;
     }
     Ok(Credentials::Iot(IotConfig {
         endpoint,

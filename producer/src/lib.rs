@@ -42,8 +42,11 @@
 //! - [`source`]: Matroska / Annex-B inputs as event streams.
 //! - [`engine`]: packaging (seal each frame as it arrives) and the PutMedia
 //!   send/ACK/retry loop over a [`engine::link::Connector`].
+//! - [`recipients`]: re-reads the recipients file on change or SIGHUP.
 //! - [`run`]: credentials, DescribeStream/CreateStream, GetDataEndpoint, then the engine.
 //! - [`cli`], [`config`]: command-line flags and their validated form.
+//! - `gst` (feature `gstreamer`): GStreamer caps/buffers as source events,
+//!   and `--source gst:PIPELINE`.
 #![forbid(unsafe_code)]
 
 pub mod annexb;
@@ -52,7 +55,10 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod fragmenter;
+#[cfg(feature = "gstreamer")]
+pub mod gst;
 pub mod media;
+pub mod recipients;
 pub mod run;
 pub mod source;
 pub mod spool;

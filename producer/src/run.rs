@@ -8,21 +8,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kvs_e2ee_keys::{Identity, KeyError, KeyKind, KeyList};
+use kvs_e2ee_keys::{Identity, KeyError, KeyKind, KeyList, PublicKey, SecretKey};
 use kvs_e2ee_shared::kvs::StreamId;
 use kvs_e2ee_shared::kvs::config::{
     ClientConfig, ConfigError as ClientConfigError, ConfigOptions, CredentialSource,
 };
 use kvs_e2ee_shared::kvs::control::{self, DataApi, StreamStatus};
 use kvs_e2ee_shared::kvs::error::{ApiError, ServiceErrorKind};
-use kvs_e2ee_shared::kvs::iot::IotConfig as SharedIotConfig;
-use tokio::sync::Notify;
+use kvs_e2ee_shared::kvs::iot::{IotConfig as SharedIotConfig, IotError};
+use tokio::sync::{Notify, mpsc};
 
 use crate::buffer::FragmentBuffer;
 use crate::config::{Config, Credentials};
 use crate::engine::link::{ConnectError, KvsConnector};
 use crate::engine::package::Packager;
-use crate::engine::{Engine, EngineConfig, EngineError, EngineStats};
+use crate::engine::{Engine, EngineConfig, EngineError, EngineStats, SourceItem};
+use crate::fragmenter::KVS_MAX_FRAGMENT_DURATION_MS;
+use crate::recipients::{self, watch_recipients};
 use crate::source::{MediaReader, SourceError, spawn_pump};
 use crate::spool::{Spool, SpoolError};
 use crate::store::FragmentStore;
@@ -56,6 +58,14 @@ pub enum RunError {
     /// The IoT settings are incomplete for the provider.
     #[error("{0}")]
     IotSetup(String),
+    /// The IoT credentials provider refused or could not be reached.
+    #[error("cannot get AWS credentials from the IoT credentials provider: {detail}{hint}")]
+    IotCredentials {
+        /// The provider's error (endpoint, role alias, thing, server message).
+        detail: String,
+        /// Which setting to check.
+        hint: &'static str,
+    },
     /// Region or credentials could not be resolved.
     #[error("AWS configuration: {0}")]
     ClientConfig(#[from] ClientConfigError),
@@ -112,9 +122,10 @@ impl RunError {
     /// The binary's exit status for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Engine(EngineError::Source(_) | EngineError::Package(_)) | Self::Source(_) => {
-                EXIT_INPUT
-            }
+            Self::Engine(
+                EngineError::Source(_) | EngineError::Package(_) | EngineError::InputStopped { .. },
+            )
+            | Self::Source(_) => EXIT_INPUT,
             Self::Engine(_) => EXIT_STREAM,
             Self::Incomplete { .. } => EXIT_INCOMPLETE,
             _ => EXIT_SETUP,
@@ -185,6 +196,19 @@ async fn ensure_stream(
     }
 }
 
+/// The camera's active secret key and the viewers' public keys.
+fn load_keys(config: &Config) -> Result<(SecretKey, Vec<PublicKey>), RunError> {
+    let identity = Identity::load_kind(&config.identity, KeyKind::Camera)?;
+    let recipients = KeyList::load(&config.recipients, KeyKind::Viewer)?;
+    let recipients: Vec<_> = recipients.entries().iter().map(|e| e.key).collect();
+    if recipients.is_empty() {
+        return Err(RunError::NoRecipients(
+            config.recipients.display().to_string(),
+        ));
+    }
+    Ok((identity.active().clone(), recipients))
+}
+
 fn open_store(config: &Config) -> Result<Box<dyn FragmentStore>, RunError> {
     match &config.spool {
         None => Ok(Box::new(FragmentBuffer::<Bytes>::new(config.buffer_size))),
@@ -232,6 +256,8 @@ pub async fn run_with(
     engine_config: EngineConfig,
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
+    // Keys first: a bad key file is named before any AWS setup can fail.
+    load_keys(&config)?;
     let client = ClientConfig::load(ConfigOptions {
         region: config.region.clone(),
         endpoint_url: config.endpoint_url.clone(),
@@ -239,7 +265,56 @@ pub async fn run_with(
         media_stall_grace: None,
     })
     .await?;
+    if matches!(config.credentials, Credentials::Iot(_)) {
+        // Fetch once now: a setup mistake is named here, not buried in the
+        // SDK's dispatch error of the first DescribeStream. The provider caches it.
+        client
+            .credentials()
+            .await
+            .map_err(|e| iot_credentials_error(&e))?;
+    }
     stream_with(config, client, engine_config, stop).await
+}
+
+/// Names the IoT setting behind a failed credentials fetch.
+fn iot_credentials_error(err: &(dyn std::error::Error + 'static)) -> RunError {
+    let iot =
+        std::iter::successors(Some(err), |e| e.source()).find_map(|e| e.downcast_ref::<IotError>());
+    let Some(iot) = iot else {
+        return RunError::IotCredentials {
+            detail: err.to_string(),
+            hint: "",
+        };
+    };
+    let hint = match iot {
+        IotError::Unreachable { .. } => {
+            "; check --iot-endpoint (AWS_IOT_CORE_CREDENTIAL_ENDPOINT): it is the account's \
+             credentials endpoint from `aws iot describe-endpoint --endpoint-type iot:CredentialProvider`, \
+             and --iot-ca must hold the root CA that endpoint chains to"
+        }
+        IotError::Refused(r) if r.status == 404 => {
+            "; check --iot-role-alias (AWS_IOT_CORE_ROLE_ALIAS) against `aws iot list-role-aliases` \
+             in the stream's region"
+        }
+        IotError::Refused(r)
+            if r.status == 403
+                && r.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("thing name")) =>
+        {
+            "; check --iot-thing-name (AWS_IOT_CORE_THING_NAME, default: the stream name): the \
+             certificate must be attached to that thing (`aws iot attach-thing-principal`)"
+        }
+        IotError::Refused(r) if r.status == 403 => {
+            "; check that --iot-cert is ACTIVE in AWS IoT and its IoT policy allows \
+             iot:AssumeRoleWithCertificate on the role alias"
+        }
+        _ => "",
+    };
+    RunError::IotCredentials {
+        detail: iot.to_string(),
+        hint,
+    }
 }
 
 /// [`run_with`] with an already resolved client configuration (e.g. static
@@ -252,7 +327,7 @@ pub async fn stream_with(
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
     // Keys first: a bad key file is reported before the source is opened.
-    Identity::load_kind(&config.identity, KeyKind::Camera)?;
+    load_keys(&config)?;
     let reader = MediaReader::open(&config.source).await?;
     stream_source(config, client, reader, engine_config, stop).await
 }
@@ -262,18 +337,43 @@ pub async fn stream_with(
 pub async fn stream_source(
     config: Config,
     client: ClientConfig,
-    reader: MediaReader,
-    mut engine_config: EngineConfig,
+    mut reader: MediaReader,
+    engine_config: EngineConfig,
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
-    let identity = Identity::load_kind(&config.identity, KeyKind::Camera)?;
-    let recipients = KeyList::load(&config.recipients, KeyKind::Viewer)?;
-    let recipients: Vec<_> = recipients.entries().iter().map(|e| e.key).collect();
-    if recipients.is_empty() {
-        return Err(RunError::NoRecipients(
-            config.recipients.display().to_string(),
-        ));
+    let prepared = prepare(config, client).await?;
+    if let Some(ms) = prepared.not_before_ms() {
+        reader.not_before(ms);
     }
+    let source = spawn_pump(reader, SOURCE_CHANNEL, stop);
+    prepared.stream(source, engine_config).await
+}
+
+/// A stream ready to be fed, made by [`prepare`]: keys loaded, the stream
+/// ACTIVE (created if allowed), the PutMedia endpoint known, the fragment
+/// store open. [`Prepared::stream`] then runs the engine on any event source,
+/// e.g. frames pushed by a GStreamer element through a channel.
+pub struct Prepared {
+    connector: KvsConnector,
+    packager: Packager<rand::rand_core::UnwrapErr<rand::rngs::SysRng>>,
+    store: Box<dyn FragmentStore>,
+    stats_interval: Option<Duration>,
+    recipients: std::path::PathBuf,
+    not_before_ms: Option<i64>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The packager holds the camera's secret key: show nothing of it.
+        f.debug_struct("Prepared").finish_non_exhaustive()
+    }
+}
+
+/// Everything [`stream_source`] does before the first frame: loads the keys,
+/// checks (or creates) the stream, asks for the PutMedia endpoint and opens
+/// the fragment store. Setup mistakes surface here, before any media flows.
+pub async fn prepare(config: Config, client: ClientConfig) -> Result<Prepared, RunError> {
+    let (camera, recipients) = load_keys(&config)?;
     let control_client = client.control_client();
     ensure_stream(&control_client, &config.stream_name, config.create_stream).await?;
     let stream = StreamId::Name(config.stream_name.clone());
@@ -286,24 +386,57 @@ pub async fn stream_source(
     let fragment_ms = i64::try_from(config.fragment_duration.as_millis()).unwrap_or(i64::MAX);
     let packager = Packager::new(
         config.stream_name.clone(),
-        identity.active().clone(),
+        camera,
         recipients,
         fragment_ms,
         rand::rand_core::UnwrapErr(rand::rngs::SysRng),
     );
-    engine_config.stats_interval = engine_config.stats_interval.or(config.stats_interval);
-    let source = spawn_pump(reader, SOURCE_CHANNEL, stop);
-    let stats = Engine::new(engine_config, connector, packager, store)
-        .run(source)
-        .await?;
-    if stats.dropped_fragments > 0 {
-        return Err(RunError::Incomplete {
-            dropped: stats.dropped_fragments,
-            stats,
-        });
+    let not_before_ms = store
+        .newest_timecode()
+        // The newest spooled fragment may span up to KVS's longest fragment.
+        .map(|newest| newest.saturating_add(KVS_MAX_FRAGMENT_DURATION_MS));
+    Ok(Prepared {
+        connector,
+        packager,
+        store,
+        stats_interval: config.stats_interval,
+        recipients: config.recipients,
+        not_before_ms,
+    })
+}
+
+impl Prepared {
+    /// When fragments recovered from a spool are pending: the time (ms since
+    /// the epoch) new frames must start after, for a source that invents its
+    /// timeline (see [`MediaReader::not_before`]).
+    pub fn not_before_ms(&self) -> Option<i64> {
+        self.not_before_ms
     }
-    if stats.fragments == 0 {
-        return Err(RunError::NothingSent);
+
+    /// Runs the engine on `source` until it closes (the end of input: the
+    /// last fragment is flushed) and every fragment is PERSISTED, or a
+    /// non-retryable error. Dropping the sender is the graceful stop. The
+    /// recipients file is watched and re-read, as in [`run`].
+    pub async fn stream(
+        self,
+        source: mpsc::Receiver<SourceItem>,
+        mut engine_config: EngineConfig,
+    ) -> Result<EngineStats, RunError> {
+        engine_config.stats_interval = engine_config.stats_interval.or(self.stats_interval);
+        let updates = watch_recipients(self.recipients, recipients::DEFAULT_POLL);
+        let stats = Engine::new(engine_config, self.connector, self.packager, self.store)
+            .with_recipient_updates(updates)
+            .run(source)
+            .await?;
+        if stats.dropped_fragments > 0 {
+            return Err(RunError::Incomplete {
+                dropped: stats.dropped_fragments,
+                stats,
+            });
+        }
+        if stats.fragments == 0 {
+            return Err(RunError::NothingSent);
+        }
+        Ok(stats)
     }
-    Ok(stats)
 }

@@ -57,6 +57,9 @@ pub enum SourceError {
     /// The source kind is not available in this build.
     #[error("{0}")]
     Unsupported(String),
+    /// A GStreamer source pipeline failed (`gstreamer` feature).
+    #[error("GStreamer source: {0}")]
+    GStreamer(String),
 }
 
 type Reader = Box<dyn AsyncRead + Send + Unpin>;
@@ -65,11 +68,17 @@ type Reader = Box<dyn AsyncRead + Send + Unpin>;
 pub struct MediaReader {
     input: String,
     kind: Kind,
+    /// Invented timelines (Annex-B, relative Matroska) must start after this.
+    not_before_ms: Option<i64>,
+    /// Shift applied to such a timeline, fixed at its first frame.
+    shift_ms: Option<i64>,
 }
 
 enum Kind {
     Mkv(Box<MkvReader>),
     AnnexB(Box<AnnexBReader<Reader>>),
+    #[cfg(feature = "gstreamer")]
+    Gst(Box<crate::gst::pipeline::GstReader>),
 }
 
 struct MkvReader {
@@ -122,8 +131,16 @@ impl MediaReader {
                     config,
                 ))
             }
+            #[cfg(feature = "gstreamer")]
+            Source::GStreamer { pipeline } => Ok(Self {
+                input: format!("gst:{pipeline}"),
+                not_before_ms: None,
+                shift_ms: None,
+                kind: Kind::Gst(Box::new(crate::gst::pipeline::GstReader::launch(pipeline)?)),
+            }),
+            #[cfg(not(feature = "gstreamer"))]
             Source::GStreamer { .. } => Err(SourceError::Unsupported(
-                "gst: sources are driven by the GStreamer element crate, not this binary".into(),
+                "gst: sources need a build with the `gstreamer` feature".into(),
             )),
         }
     }
@@ -132,6 +149,8 @@ impl MediaReader {
     pub fn mkv(input: String, reader: Reader) -> Self {
         Self {
             input,
+            not_before_ms: None,
+            shift_ms: None,
             kind: Kind::Mkv(Box::new(MkvReader {
                 reader,
                 demuxer: Demuxer::new(),
@@ -148,12 +167,50 @@ impl MediaReader {
     pub fn annexb(input: String, reader: Reader, config: AnnexBConfig) -> Self {
         Self {
             input,
+            not_before_ms: None,
+            shift_ms: None,
             kind: Kind::AnnexB(Box::new(AnnexBReader::new(reader, config))),
+        }
+    }
+
+    /// Makes a timeline this reader invents (Annex-B from `--fps`, Matroska
+    /// with relative times) start after `ms`: after a restart, fragments
+    /// recovered from the spool are sent first and KVS needs the new ones to
+    /// be later (ErrorId 4004). Absolute source times are never moved.
+    pub fn not_before(&mut self, ms: i64) {
+        self.not_before_ms = Some(ms);
+    }
+
+    fn invented_timeline(&self) -> bool {
+        match &self.kind {
+            Kind::AnnexB(_) => true,
+            Kind::Mkv(r) => r.offset_ms.is_some_and(|o| o != 0),
+            // Anchored at the wall clock when the first buffer arrives.
+            #[cfg(feature = "gstreamer")]
+            Kind::Gst(_) => true,
         }
     }
 
     /// The next event; `Ok(None)` at the end of the input.
     pub async fn next_event(&mut self) -> Result<Option<SourceEvent>, SourceError> {
+        let mut event = self.next_raw().await?;
+        if let Some(SourceEvent::Frame(f)) = &mut event {
+            if self.shift_ms.is_none() {
+                let floor = self.not_before_ms.filter(|_| self.invented_timeline());
+                let shift = floor.map_or(0, |fl| (fl + 1).saturating_sub(f.timecode_ms).max(0));
+                if shift > 0 {
+                    tracing::info!(
+                        "moving this run's timeline {shift} ms later, after the spooled fragments"
+                    );
+                }
+                self.shift_ms = Some(shift);
+            }
+            f.timecode_ms = f.timecode_ms.saturating_add(self.shift_ms.unwrap_or(0));
+        }
+        Ok(event)
+    }
+
+    async fn next_raw(&mut self) -> Result<Option<SourceEvent>, SourceError> {
         let input = &self.input;
         match &mut self.kind {
             Kind::AnnexB(r) => match r.next_event().await {
@@ -167,6 +224,8 @@ impl MediaReader {
                 }),
             },
             Kind::Mkv(r) => r.next_event(input).await,
+            #[cfg(feature = "gstreamer")]
+            Kind::Gst(r) => r.next_event().await,
         }
     }
 }

@@ -53,6 +53,8 @@ pub trait FragmentStore: Send {
     fn next_unsent(&self) -> Option<(u64, i64)>;
     /// Counters.
     fn stats(&self) -> BufferStats;
+    /// Timecode of the newest fragment held (e.g. recovered from a spool).
+    fn newest_timecode(&self) -> Option<i64>;
 }
 
 fn effect<P>(outcome: AckOutcome<P>) -> AckEffect {
@@ -94,6 +96,10 @@ impl FragmentStore for FragmentBuffer<Bytes> {
     fn stats(&self) -> BufferStats {
         FragmentBuffer::stats(self)
     }
+
+    fn newest_timecode(&self) -> Option<i64> {
+        self.unacknowledged_from(0).last().map(|e| e.timecode_ms)
+    }
 }
 
 impl FragmentStore for Spool {
@@ -126,6 +132,10 @@ impl FragmentStore for Spool {
 
     fn stats(&self) -> BufferStats {
         Spool::stats(self)
+    }
+
+    fn newest_timecode(&self) -> Option<i64> {
+        self.unacknowledged_from(0).last().map(|e| e.timecode_ms)
     }
 }
 
@@ -161,6 +171,7 @@ mod tests {
         assert_eq!(&store.load(s1).unwrap()[..], b"fragment-1");
         assert!(matches!(store.load(s0), Err(StoreError::NotFound { seq }) if seq == s0));
         assert_eq!(store.stats().persisted, 1);
+        assert_eq!(store.newest_timecode(), Some(3000));
     }
 
     #[test]

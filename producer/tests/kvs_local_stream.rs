@@ -45,6 +45,10 @@ struct Camera {
 }
 
 async fn setup() -> Camera {
+    setup_with(|_| {}).await
+}
+
+async fn setup_with(tune: impl FnOnce(&mut kvs_local::Config)) -> Camera {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_owned();
     let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
@@ -57,9 +61,9 @@ async fn setup() -> Camera {
     )
     .unwrap();
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let server = Server::start(kvs_local::Config::new(path.join("kvs")))
-        .await
-        .unwrap();
+    let mut server_config = kvs_local::Config::new(path.join("kvs"));
+    tune(&mut server_config);
+    let server = Server::start(server_config).await.unwrap();
     Camera {
         camera: camera.public_key(),
         viewer: viewer.active().clone(),
@@ -206,6 +210,32 @@ async fn source_frames(config: &Config) -> Vec<(u64, Vec<u8>)> {
     out
 }
 
+/// A fragment stored twice (sent again after its PERSISTED ack was lost)
+/// must carry the same cluster bytes: resends are byte for byte.
+fn assert_duplicates_identical(stored: &[Vec<u8>]) {
+    let mut seen = std::collections::HashMap::new();
+    for f in stored {
+        let mut d = Demuxer::new();
+        d.push(f);
+        let mut cluster = None;
+        let mut frames = Vec::new();
+        while let Some(ev) = d.next_event().unwrap() {
+            match ev {
+                Event::ClusterStart { timecode, .. } => cluster = Some(timecode),
+                Event::Frame(fr) => frames.push((fr.track, fr.timecode, fr.data.to_vec())),
+                _ => {}
+            }
+        }
+        let tc = cluster.expect("a stored fragment has a cluster");
+        if let Some(prev) = seen.insert(tc, frames.clone()) {
+            assert!(
+                prev == frames,
+                "fragment {tc} was resent with different bytes"
+            );
+        }
+    }
+}
+
 fn fast() -> EngineConfig {
     EngineConfig {
         backoff_initial: Duration::from_millis(20),
@@ -286,10 +316,12 @@ async fn cut_connections_and_error_acks_lose_nothing() {
     faults.inject(scope(), Fault::AckError { error_id: 5000 }, 1);
     faults.inject(scope(), Fault::DropConnectionAfterBytes { bytes: 300 }, 1);
     faults.inject(scope(), Fault::AckError { error_id: 4000 }, 1);
+    faults.inject(scope(), Fault::Stall { millis: 800 }, 1);
     let stats = stream(&cam, config, fast()).await.unwrap();
     assert!(faults.list().is_empty(), "every fault was hit");
     assert!(stats.reconnects >= 4, "{stats:?}");
     assert_eq!(stats.connections, stats.reconnects + 1, "{stats:?}");
+    assert_duplicates_identical(&cam.stored("faulty"));
     let got = cam.watch("faulty");
     assert_eq!(got.len(), expected.len());
     assert!(got == expected, "frames lost, reordered or duplicated");
@@ -358,9 +390,315 @@ async fn server_errors_and_throttling_on_reconnect_lose_nothing() {
         "every fault was hit: {:?}",
         faults.list()
     );
-    assert!(stats.reconnects >= 4 && stats.rotations >= 1, "{stats:?}");
+    // After three failures in a row the data endpoint is looked up again;
+    // that GetDataEndpoint may take the last fault (the SDK retries it).
+    assert!(stats.reconnects >= 3 && stats.rotations >= 1, "{stats:?}");
+    assert_duplicates_identical(&cam.stored("throttled"));
     let got = cam.watch("throttled");
     assert_eq!(got.len(), expected.len());
     assert!(got == expected, "frames lost, reordered or duplicated");
     cam.server.shutdown().await;
+}
+
+/// Writes `clip` into `writer` slowly (about `seconds` in all), as a camera would.
+async fn feed_slowly(mut writer: tokio::io::DuplexStream, clip: Vec<u8>, seconds: f64) {
+    let chunks = clip.chunks(16 * 1024).count().max(1);
+    let pause = Duration::from_secs_f64(seconds / chunks as f64);
+    for chunk in clip.chunks(16 * 1024) {
+        writer.write_all(chunk).await.unwrap();
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// A camera with its own IoT certificate, whose temporary credentials live
+/// two seconds, streams for several credential lifetimes (rotating the
+/// connection every 700 ms, so connections are signed with fresh
+/// credentials again and again): nothing is lost.
+#[tokio::test]
+async fn iot_credentials_expiring_every_two_seconds_lose_nothing() {
+    let cam = setup_with(|c| c.credential_duration_override = Some(Duration::from_secs(2))).await;
+    super_admin_create(&cam, "iot-cam").await;
+    let thing = cam
+        .server
+        .provision_thing(
+            "iot-cam",
+            kvs_local::iot::KeyType::EcP256,
+            &cam.dir.join("thing"),
+        )
+        .unwrap();
+    let config = cam.config("iot-cam", &["--source", CLIP, "--fragment-duration", "1s"]);
+    let expected = source_frames(&config).await;
+    let mut iot = kvs_e2ee_shared::kvs::iot::IotConfig::new(
+        cam.server.iot_url().unwrap(),
+        thing.role_alias.clone(),
+        "iot-cam",
+        thing.certificate_path.clone(),
+        thing.private_key_path.clone(),
+        thing.ca_path.clone(),
+    );
+    // Two-second credentials: refresh when less than half a second is left.
+    iot.refresh_margin = Duration::from_millis(500);
+    let client = ClientConfig::load(ConfigOptions {
+        region: Some(cam.server.region().to_owned()),
+        endpoint_url: Some(cam.server.control_url().to_owned()),
+        credentials: CredentialSource::Iot(iot),
+        media_stall_grace: None,
+    })
+    .await
+    .unwrap();
+    let (writer, pipe) = tokio::io::duplex(16 * 1024);
+    let reader = MediaReader::mkv("pipe".into(), Box::new(pipe));
+    let engine = EngineConfig {
+        rotate_after: Duration::from_millis(700),
+        ..fast()
+    };
+    let feeder = tokio::spawn(feed_slowly(writer, std::fs::read(CLIP).unwrap(), 5.0));
+    let stats = tokio::time::timeout(
+        Duration::from_secs(25),
+        stream_source(config, client, reader, engine, Arc::new(Notify::new())),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    feeder.await.unwrap();
+    assert!(stats.connections >= 4, "{stats:?}");
+    let got = cam.watch("iot-cam");
+    assert_eq!(got.len(), expected.len());
+    assert!(got == expected, "frames lost, reordered or duplicated");
+    cam.server.shutdown().await;
+}
+
+/// Creates `name` with the admin credentials (a camera may not create streams).
+async fn super_admin_create(cam: &Camera, name: &str) {
+    let client = cam.client().await;
+    kvs_e2ee_shared::kvs::control::create_stream(&client.control_client(), name, 24, None)
+        .await
+        .unwrap();
+}
+
+/// `--spool`: while every PutMedia connection is cut at once (KVS
+/// unreachable), fragments pile up in the spool; the producer is then killed
+/// mid-stream (its task aborted: nothing is flushed or closed). A new run on
+/// the same spool sends every spooled fragment first, once, then its own.
+#[tokio::test]
+async fn spooled_fragments_survive_a_kill_and_arrive_once_after_restart() {
+    let cam = setup().await;
+    let spool = cam.dir.join("spool");
+    let spool_arg = spool.display().to_string();
+    let args = [
+        "--source",
+        CLIP,
+        "--fragment-duration",
+        "1s",
+        "--spool",
+        spool_arg.as_str(),
+    ];
+    let client = cam.client().await;
+    super_admin_create(&cam, "spooled").await;
+    let faults = cam.server.faults();
+    let outage = faults.inject(
+        FaultScope::Stream("spooled".into()),
+        Fault::DropConnectionAfterBytes { bytes: 0 },
+        1_000_000,
+    );
+    // Run 1: fed slowly, killed after about half the clip.
+    let (mut writer, pipe) = tokio::io::duplex(16 * 1024);
+    let reader = MediaReader::mkv("pipe".into(), Box::new(pipe));
+    let run1 = tokio::spawn(stream_source(
+        cam.config("spooled", &args),
+        client.clone(),
+        reader,
+        fast(),
+        Arc::new(Notify::new()),
+    ));
+    let clip = std::fs::read(CLIP).unwrap();
+    for chunk in clip[..clip.len() / 2].chunks(16 * 1024) {
+        writer.write_all(chunk).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    run1.abort();
+    let _ = run1.await;
+    // Unlike SIGKILL, aborting the task leaves a request already in flight
+    // running; let the outage rule catch it before checking.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        cam.stored("spooled").is_empty(),
+        "nothing got through the outage"
+    );
+    let spooled: Vec<i64> = {
+        let (s, report) = kvs_e2ee_producer::spool::Spool::open(&spool, 60_000_000).unwrap();
+        assert_eq!(report.corrupt_removed, 0);
+        s.unacknowledged_from(0).map(|e| e.timecode_ms).collect()
+    };
+    assert!(spooled.len() >= 2, "fragments were spooled: {spooled:?}");
+    // Run 2: KVS is back; the whole clip again.
+    assert!(faults.remove(outage));
+    let stats = stream(&cam, cam.config("spooled", &args), fast())
+        .await
+        .unwrap();
+    assert_eq!(
+        stats.fragments_persisted,
+        stats.fragments + spooled.len() as u64,
+        "{stats:?}"
+    );
+    let mut stored = Vec::new();
+    for f in cam.stored("spooled") {
+        let mut d = Demuxer::new();
+        d.push(&f);
+        while let Some(ev) = d.next_event().unwrap() {
+            if let Event::ClusterStart { timecode, .. } = ev {
+                stored.push(timecode as i64);
+            }
+        }
+    }
+    // The spooled fragments first, in order, each once; then run 2's.
+    assert_eq!(&stored[..spooled.len()], &spooled[..]);
+    let unique: std::collections::BTreeSet<_> = stored.iter().collect();
+    assert_eq!(
+        unique.len(),
+        stored.len(),
+        "a fragment was stored twice: {stats:?} spooled {spooled:?} stored {stored:?}"
+    );
+    assert_eq!(stored.len() as u64, stats.fragments_persisted);
+    cam.server.shutdown().await;
+}
+
+/// A non-retryable ERROR ack stops the producer with the ErrorId named.
+#[tokio::test]
+async fn non_retryable_error_ack_stops_with_a_clear_message() {
+    let cam = setup().await;
+    let config = cam.config("rejected", &["--source", CLIP]);
+    super_admin_create(&cam, "rejected").await;
+    cam.server.faults().inject(
+        FaultScope::Stream("rejected".into()),
+        Fault::AckError { error_id: 4006 },
+        1,
+    );
+    let err = stream(&cam, config, fast()).await.unwrap_err();
+    assert_eq!(err.exit_code(), kvs_e2ee_producer::run::EXIT_STREAM);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("4006") && msg.contains("INVALID_MKV_DATA") && msg.contains("not retryable"),
+        "{msg}"
+    );
+    cam.server.shutdown().await;
+}
+
+/// A truncated Matroska file: the error names the input and the offset, and
+/// every fragment completed before it was still persisted.
+#[tokio::test]
+async fn truncated_input_is_reported_after_flushing_what_was_accepted() {
+    let cam = setup().await;
+    let clip = std::fs::read(CLIP).unwrap();
+    let cut = cam.dir.join("cut.mkv");
+    std::fs::write(&cut, &clip[..clip.len() * 3 / 5]).unwrap();
+    let cut_arg = cut.display().to_string();
+    let config = cam.config(
+        "cut",
+        &["--source", cut_arg.as_str(), "--fragment-duration", "1s"],
+    );
+    let err = stream(&cam, config, fast()).await.unwrap_err();
+    assert_eq!(err.exit_code(), kvs_e2ee_producer::run::EXIT_INPUT, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("cut.mkv") && msg.contains("offset"), "{msg}");
+    let stored = cam.stored("cut");
+    assert!(
+        stored.len() >= 2,
+        "fragments before the damage were persisted"
+    );
+    // The closed chain proves the end record was written after the flush.
+    assert!(!cam.watch("cut").is_empty());
+    cam.server.shutdown().await;
+}
+
+/// A connection that stalls longer than the ACK timeout is broken off (not
+/// ended cleanly, which would make KVS store a truncated fragment) and its
+/// fragments are sent again: the viewer sees a complete chain.
+#[tokio::test]
+async fn stalled_connection_is_broken_off_and_nothing_is_truncated() {
+    let cam = setup().await;
+    let config = cam.config("stalled", &["--source", CLIP, "--fragment-duration", "1s"]);
+    let expected = source_frames(&config).await;
+    super_admin_create(&cam, "stalled").await;
+    cam.server.faults().inject(
+        FaultScope::Stream("stalled".into()),
+        Fault::Stall { millis: 1500 },
+        1,
+    );
+    let engine = EngineConfig {
+        ack_timeout: Duration::from_millis(400),
+        ..fast()
+    };
+    // Fed slowly, so the stall hits while the connection is up mid-fragment.
+    let (writer, pipe) = tokio::io::duplex(16 * 1024);
+    let reader = MediaReader::mkv("pipe".into(), Box::new(pipe));
+    let feeder = tokio::spawn(feed_slowly(writer, std::fs::read(CLIP).unwrap(), 2.0));
+    let client = cam.client().await;
+    let stats = tokio::time::timeout(
+        Duration::from_secs(25),
+        stream_source(config, client, reader, engine, Arc::new(Notify::new())),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    feeder.await.unwrap();
+    assert!(stats.reconnects >= 1, "{stats:?}");
+    // Let the stalled connection's late processing finish before reading.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_duplicates_identical(&cam.stored("stalled"));
+    let got = cam.watch("stalled");
+    assert!(got == expected, "frames lost, reordered or duplicated");
+    cam.server.shutdown().await;
+}
+
+fn with_connection_limit(c: &mut kvs_local::Config, max: Duration) {
+    c.data_plane = Some(Arc::new(kvs_local::media::MediaPlane::new(
+        kvs_local::media::MediaConfig {
+            max_connection_duration: Some(max),
+            ..kvs_local::media::MediaConfig::default()
+        },
+    )));
+}
+
+/// KVS ends connections that live too long with ErrorId 4003: a producer
+/// that does not rotate in time reconnects and resends; one that rotates
+/// before the limit never sees the error. Either way nothing is lost.
+#[tokio::test]
+async fn connection_duration_limit_is_met_by_reconnecting_or_by_rotating_first() {
+    for rotate_after in [None, Some(Duration::from_millis(300))] {
+        let cam = setup_with(|c| with_connection_limit(c, Duration::from_millis(800))).await;
+        let config = cam.config("limited", &["--source", CLIP, "--fragment-duration", "1s"]);
+        let expected = source_frames(&config).await;
+        let (writer, pipe) = tokio::io::duplex(16 * 1024);
+        let reader = MediaReader::mkv("pipe".into(), Box::new(pipe));
+        let mut engine = fast();
+        if let Some(r) = rotate_after {
+            engine.rotate_after = r;
+        }
+        let feeder = tokio::spawn(feed_slowly(writer, std::fs::read(CLIP).unwrap(), 2.5));
+        let client = cam.client().await;
+        let stats = tokio::time::timeout(
+            Duration::from_secs(25),
+            stream_source(config, client, reader, engine, Arc::new(Notify::new())),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        feeder.await.unwrap();
+        match rotate_after {
+            None => assert!(
+                stats.reconnects >= 1,
+                "4003 answered by reconnecting: {stats:?}"
+            ),
+            Some(_) => assert!(
+                stats.reconnects == 0 && stats.rotations >= 2,
+                "rotated before the limit: {stats:?}"
+            ),
+        }
+        assert_duplicates_identical(&cam.stored("limited"));
+        let got = cam.watch("limited");
+        assert!(got == expected, "frames lost, reordered or duplicated");
+        cam.server.shutdown().await;
+    }
 }

@@ -16,16 +16,7 @@ const FLAG_DISCARDABLE: u8 = 0x01;
 /// EBML header as the KVS producer SDK writes it (DocType `matroska`, version 2) and the
 /// Segment header KVS sends (unknown size on 8 bytes, as in every real recording).
 pub fn write_segment_start(out: &mut BytesMut) {
-    let mut body = BytesMut::new();
-    ebml::write_uint(&mut body, ElementId::EBML_VERSION, 1);
-    ebml::write_uint(&mut body, ElementId::EBML_READ_VERSION, 1);
-    ebml::write_uint(&mut body, ElementId::EBML_MAX_ID_LENGTH, 4);
-    ebml::write_uint(&mut body, ElementId::EBML_MAX_SIZE_LENGTH, 8);
-    ebml::write_bytes(&mut body, ElementId::DOC_TYPE, b"matroska");
-    ebml::write_uint(&mut body, ElementId::DOC_TYPE_VERSION, 2);
-    ebml::write_uint(&mut body, ElementId::DOC_TYPE_READ_VERSION, 2);
-    ebml::write_header(out, ElementId::EBML, body.len() as u64);
-    out.put_slice(&body);
+    kvs_e2ee_shared::mkv::mux::write_ebml_header(out);
     ebml::write_unknown_size_header(out, ElementId::SEGMENT, 8);
 }
 

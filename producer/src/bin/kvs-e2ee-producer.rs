@@ -36,7 +36,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    let result = runtime.block_on(run(config));
+    // A stdin source may still be blocked in a read on a runtime thread after a
+    // stop signal; do not wait for it.
+    runtime.shutdown_background();
+    match result {
         Ok(stats) => {
             eprintln!(
                 "done: {} fragments persisted ({} bytes sent, {} reconnects)",

@@ -16,6 +16,9 @@ use kvs_e2ee_shared::kvs::putmedia::{
     AckStream, PutMediaConnection, PutMediaError, PutMediaRequest, PutMediaSender,
 };
 
+/// Consecutive failed connections after which the data endpoint is looked up again.
+pub const REFRESH_ENDPOINT_AFTER: u32 = 3;
+
 /// Why a connection could not be opened.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -51,6 +54,9 @@ pub trait MediaSink: Send {
     fn send(&mut self, bytes: Bytes) -> impl Future<Output = Result<(), PutMediaError>> + Send;
     /// Ends the body (KVS then completes the last fragment).
     fn finish(&mut self);
+    /// Breaks the body off, so KVS discards the fragment in progress rather
+    /// than completing it truncated (a connection given up on).
+    fn abort(&mut self);
 }
 
 /// The ACK side of a connection.
@@ -65,9 +71,11 @@ pub trait Connector: Send {
     type Sink: MediaSink;
     /// ACK side.
     type Acks: AckSource;
-    /// Opens a new PutMedia connection.
+    /// Opens a new PutMedia connection; `failures` is how many attempts in a
+    /// row have failed so far (0 after progress).
     fn connect(
         &mut self,
+        failures: u32,
     ) -> impl Future<Output = Result<(Self::Sink, Self::Acks), ConnectError>> + Send;
 }
 
@@ -80,6 +88,10 @@ impl MediaSink for PutMediaSender {
     fn finish(&mut self) {
         PutMediaSender::finish(self);
     }
+
+    fn abort(&mut self) {
+        PutMediaSender::abort(self);
+    }
 }
 
 impl AckSource for AckStream {
@@ -90,9 +102,11 @@ impl AckSource for AckStream {
 
 /// Opens real PutMedia connections: fresh credentials from the shared
 /// provider for each (IoT credentials are refreshed there, before they
-/// expire). The data endpoint comes from GetDataEndpoint once and is kept:
-/// KVS data endpoints are stable per stream, and asking again on every
-/// reconnect would add control-plane calls (rate-limited) to every retry.
+/// expire). The data endpoint comes from GetDataEndpoint and is kept: KVS
+/// data endpoints are stable per stream, and asking on every reconnect would
+/// add rate-limited control-plane calls to every retry. After
+/// [`REFRESH_ENDPOINT_AFTER`] failures in a row it is asked again (the
+/// endpoint may have moved: `InvalidEndpointException`).
 pub struct KvsConnector {
     config: ClientConfig,
     control: aws_sdk_kinesisvideo::Client,
@@ -125,7 +139,13 @@ impl Connector for KvsConnector {
     type Sink = PutMediaSender;
     type Acks = AckStream;
 
-    async fn connect(&mut self) -> Result<(PutMediaSender, AckStream), ConnectError> {
+    async fn connect(
+        &mut self,
+        failures: u32,
+    ) -> Result<(PutMediaSender, AckStream), ConnectError> {
+        if failures >= REFRESH_ENDPOINT_AFTER {
+            self.endpoint = None;
+        }
         let endpoint = match &self.endpoint {
             Some(e) => e.clone(),
             None => {

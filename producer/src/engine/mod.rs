@@ -29,10 +29,11 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
+use kvs_e2ee_shared::envelope::PublicKey;
 use kvs_e2ee_shared::kvs::ack::{AckErrorId, AckEvent, AckEventType};
 use kvs_e2ee_shared::kvs::putmedia::PutMediaError;
 use rand_core::CryptoRng;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::buffer::AckKind;
@@ -67,8 +68,14 @@ pub struct EngineConfig {
     pub drain_timeout: Duration,
     /// How long to wait for the cause after the body channel closed.
     pub close_reason_timeout: Duration,
+    /// A connection that sends no ACK at all (not even IDLE) for this long
+    /// while fragments await PERSISTED is stalled: reconnect and resend.
+    pub ack_timeout: Duration,
     /// Log a statistics line this often (`--stats`).
     pub stats_interval: Option<Duration>,
+    /// Where the engine publishes its counters whenever they change (e.g. for
+    /// a GStreamer element's stats messages); `None` publishes nothing.
+    pub stats_watch: Option<watch::Sender<EngineStats>>,
 }
 
 impl Default for EngineConfig {
@@ -79,7 +86,10 @@ impl Default for EngineConfig {
             backoff_max: Duration::from_secs(20),
             drain_timeout: Duration::from_secs(30),
             close_reason_timeout: Duration::from_secs(2),
+            // Longer than KVS's longest fragment (10 s) plus its persist latency.
+            ack_timeout: Duration::from_secs(30),
             stats_interval: None,
+            stats_watch: None,
         }
     }
 }
@@ -129,16 +139,34 @@ pub enum EngineError {
     /// The fragment store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The source failed; what it delivered before was flushed.
-    #[error("{0} (everything before it was sent and persisted)")]
+    /// The source failed.
+    #[error("{0}")]
     Source(SourceError),
-    /// The input could not be packaged; what came before was flushed.
-    #[error("{0} (everything before it was sent and persisted)")]
+    /// The input could not be packaged.
+    #[error("{0}")]
     Package(PackageError),
+    /// The input stopped with [`Self::Source`] or [`Self::Package`] after
+    /// everything accepted before it was sent and persisted.
+    #[error("{error} ({})", flushed(*.persisted))]
+    InputStopped {
+        /// Why the input stopped.
+        error: Box<EngineError>,
+        /// Fragments KVS persisted in this run, all of them before the error.
+        persisted: u64,
+    },
     /// The source ended before describing its tracks, so stored fragments
     /// (from a spool) cannot be sent.
     #[error("the source ended before describing its tracks; {0} stored fragments were not sent")]
     NoHeader(usize),
+}
+
+/// What [`EngineError::InputStopped`] says was kept.
+fn flushed(persisted: u64) -> String {
+    match persisted {
+        0 => "nothing had been accepted before it".to_owned(),
+        1 => "the 1 fragment accepted before it was sent and persisted".to_owned(),
+        n => format!("the {n} fragments accepted before it were sent and persisted"),
+    }
 }
 
 /// Where the PutMedia connection is.
@@ -156,6 +184,7 @@ enum Step {
     Ack(Option<Result<AckEvent, PutMediaError>>),
     Retry,
     DrainTimeout,
+    AckTimeout,
     Stats,
 }
 
@@ -168,6 +197,8 @@ pub struct Engine<C: Connector, R> {
     link: Link<C::Sink, C::Acks>,
     /// Consecutive failures, for the backoff; reset by a PERSISTED ack.
     failures: u32,
+    /// When the current connection last produced an ACK (or opened).
+    last_ack: Instant,
     /// Bytes of the open fragment written on the current connection.
     open_sent: usize,
     /// Session whose Matroska header was written on the current connection.
@@ -180,6 +211,8 @@ pub struct Engine<C: Connector, R> {
     finished: bool,
     input_error: Option<EngineError>,
     stats: EngineStats,
+    /// New recipient lists (recipients file re-read), applied at the next fragment.
+    recipients: Option<watch::Receiver<Vec<PublicKey>>>,
 }
 
 impl<C: Connector, R: CryptoRng> Engine<C, R> {
@@ -200,6 +233,7 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
                 retry_at: Instant::now(),
             },
             failures: 0,
+            last_ack: Instant::now(),
             open_sent: 0,
             header_on_link: None,
             headers: VecDeque::new(),
@@ -208,6 +242,29 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
             finished: false,
             input_error: None,
             stats: EngineStats::default(),
+            recipients: None,
+        }
+    }
+
+    /// Applies each list `updates` sees to the fragments that start after it.
+    pub fn with_recipient_updates(mut self, updates: watch::Receiver<Vec<PublicKey>>) -> Self {
+        self.recipients = Some(updates);
+        self
+    }
+
+    fn apply_recipient_updates(&mut self) {
+        let Some(rx) = self.recipients.as_mut() else {
+            return;
+        };
+        if !rx.has_changed().unwrap_or(false) {
+            return;
+        }
+        let keys = rx.borrow_and_update().clone();
+        if keys.is_empty() {
+            return;
+        }
+        if let Err(e) = self.packager.set_recipients(keys) {
+            tracing::error!("new recipients not applied: {e}");
         }
     }
 
@@ -246,6 +303,18 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
             }
             let step = self.next_step(&mut source, &mut tick).await;
             self.apply(step).await?;
+            self.publish_stats();
+        }
+    }
+
+    /// Sends the counters to [`EngineConfig::stats_watch`] if they changed.
+    fn publish_stats(&self) {
+        if let Some(tx) = &self.config.stats_watch {
+            tx.send_if_modified(|s| {
+                let changed = *s != self.stats;
+                *s = self.stats;
+                changed
+            });
         }
     }
 
@@ -261,7 +330,10 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
             "stream finished: every stored fragment was persisted"
         );
         match self.input_error.take() {
-            Some(e) => Err(e),
+            Some(e) => Err(EngineError::InputStopped {
+                error: Box::new(e),
+                persisted: self.stats.fragments_persisted,
+            }),
             None => Ok(self.stats),
         }
     }
@@ -281,6 +353,13 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
     ) -> Step {
         let want_input = !self.input_done;
         let can_connect = !self.headers.is_empty();
+        let ack_deadline = self.ack_deadline();
+        let stalled = async move {
+            match ack_deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
         let stats = async {
             match tick {
                 Some(t) => {
@@ -293,6 +372,7 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
             Link::Up { acks, .. } => tokio::select! {
                 biased;
                 a = acks.recv() => Step::Ack(a),
+                () = stalled => Step::AckTimeout,
                 i = source.recv(), if want_input => Step::Input(i),
                 () = stats => Step::Stats,
             },
@@ -320,6 +400,10 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
             Step::Ack(a) => self.on_ack(a).await?,
             Step::Retry => self.connect().await?,
             Step::DrainTimeout => self.lose("no final ACKs before the drain timeout".into()),
+            Step::AckTimeout => self.lose(format!(
+                "no ACK for {:?} while fragments await PERSISTED (stalled)",
+                self.config.ack_timeout
+            )),
             Step::Stats => self.log_stats(),
         }
         Ok(())
@@ -341,6 +425,7 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
     }
 
     async fn on_event(&mut self, event: SourceEvent) -> Result<(), EngineError> {
+        self.apply_recipient_updates();
         let closed = match self.packager.push(event) {
             Ok(closed) => closed,
             Err(e) => {
@@ -474,10 +559,21 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
             let Link::Up { sink, acks, .. } = &mut self.link else {
                 return Ok(false);
             };
+            let deadline = match self.store.stats().fragments {
+                0 => None,
+                _ => Some(self.last_ack + self.config.ack_timeout),
+            };
+            let stalled = async move {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
             let sent = tokio::select! {
                 biased;
-                a = acks.recv() => Err(a),
+                a = acks.recv() => Err(Some(a)),
                 r = sink.send(bytes.clone()) => Ok(r),
+                () = stalled => Err(None),
             };
             match sent {
                 Ok(Ok(())) => {
@@ -485,16 +581,43 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
                     return Ok(true);
                 }
                 Ok(Err(e)) => {
-                    // The body closed: the ACK stream carries the reason (e.g. a 403).
-                    let timeout = self.config.close_reason_timeout;
-                    let reason = tokio::time::timeout(timeout, acks.recv()).await;
-                    match reason {
-                        Ok(Some(Err(cause))) => self.on_ack(Some(Err(cause))).await?,
-                        _ => self.lose(format!("{e}")),
-                    }
+                    self.closed_while_sending(e).await?;
                     return Ok(false);
                 }
-                Err(a) => self.on_ack(a).await?,
+                Err(Some(a)) => self.on_ack(a).await?,
+                Err(None) => {
+                    self.lose(format!(
+                        "no ACK for {:?} while sending (stalled)",
+                        self.config.ack_timeout
+                    ));
+                    return Ok(false);
+                }
+            }
+        }
+    }
+
+    /// When a silent connection counts as stalled: only while it is up and
+    /// fragments sent on it await PERSISTED.
+    fn ack_deadline(&self) -> Option<Instant> {
+        let up = matches!(self.link, Link::Up { .. });
+        (up && self.store.stats().fragments > 0).then(|| self.last_ack + self.config.ack_timeout)
+    }
+
+    /// The body channel closed under us: the ACK stream carries the reason
+    /// (a 403, an ERROR ack) and maybe late ACKs; read it briefly, then
+    /// reconnect if nothing decided otherwise.
+    async fn closed_while_sending(&mut self, e: PutMediaError) -> Result<(), EngineError> {
+        let deadline = Instant::now() + self.config.close_reason_timeout;
+        loop {
+            let Link::Up { acks, .. } = &mut self.link else {
+                return Ok(());
+            };
+            match tokio::time::timeout_at(deadline, acks.recv()).await {
+                Ok(item) => self.on_ack(item).await?,
+                Err(_) => {
+                    self.lose(format!("{e}"));
+                    return Ok(());
+                }
             }
         }
     }
@@ -503,6 +626,7 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
         &mut self,
         item: Option<Result<AckEvent, PutMediaError>>,
     ) -> Result<(), EngineError> {
+        self.last_ack = Instant::now();
         let event = match item {
             None => {
                 match self.link {
@@ -570,8 +694,10 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
     }
 
     fn reset_link(&mut self, retry_at: Instant) {
+        // A clean end would make KVS complete the open fragment truncated;
+        // it is resent whole on the next connection instead.
         if let Link::Up { sink, .. } = &mut self.link {
-            sink.finish();
+            sink.abort();
         }
         self.link = Link::Down { retry_at };
         self.store.requeue_all();
@@ -596,7 +722,7 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
 
     /// Opens a connection and sends everything not yet persisted.
     async fn connect(&mut self) -> Result<(), EngineError> {
-        match self.connector.connect().await {
+        match self.connector.connect(self.failures).await {
             Ok((sink, acks)) => {
                 self.stats.connections += 1;
                 tracing::info!(
@@ -609,6 +735,7 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
                     acks,
                     opened: Instant::now(),
                 };
+                self.last_ack = Instant::now();
                 self.resend().await
             }
             Err(e) if e.is_retryable() => {

@@ -461,4 +461,66 @@ mod tests {
             Err(PackageError::UnknownTrack { track: 9, .. })
         ));
     }
+
+    #[test]
+    fn new_recipients_take_effect_at_the_next_fragment() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let camera = SecretKey::generate(&mut rng);
+        let a = SecretKey::generate(&mut rng);
+        let b = SecretKey::generate(&mut rng);
+        let mut p = Packager::new(
+            "cam".into(),
+            camera.clone(),
+            vec![a.public_key()],
+            1000,
+            rng,
+        );
+        p.push(SourceEvent::Tracks(vec![video_track()])).unwrap();
+        let mut wire = BytesMut::new();
+        wire.extend_from_slice(p.header().unwrap().1);
+        let mut closed = Vec::new();
+        for i in 0..30 {
+            if i == 5 {
+                // Mid-fragment: fragment 0 stays for `a`; fragments 1 and 2 are for `b`.
+                p.set_recipients(vec![b.public_key()]).unwrap();
+            }
+            let t = 1_700_000_000_000 + i * 100;
+            closed.extend(p.push(SourceEvent::Frame(frame(t, i % 10 == 0))).unwrap());
+        }
+        closed.extend(p.finish().unwrap());
+        for c in &closed {
+            wire.extend_from_slice(&c.bytes);
+        }
+        let readable = |viewer: &SecretKey| {
+            let mut opener = FragmentOpener::new(OpenerConfig {
+                stream_name: "cam".into(),
+                identities: vec![viewer.clone()],
+                trusted_cameras: vec![camera.public_key()],
+                danger_accept_plaintext: false,
+            });
+            let mut d = Demuxer::new();
+            d.push(&wire);
+            let mut tags = Vec::new();
+            let mut seen = Vec::new();
+            while let Some(ev) = d.next_event().unwrap() {
+                match ev {
+                    Event::Tags(t) => tags.extend(
+                        t.tags
+                            .iter()
+                            .map(|t| (t.name.clone(), t.as_str().unwrap_or_default().to_owned())),
+                    ),
+                    // Headers this viewer is not a recipient of are errors; the
+                    // others in the group are still accepted.
+                    Event::ClusterStart { timecode, .. } => {
+                        let _ = opener.on_tags(&std::mem::take(&mut tags));
+                        seen.push(opener.has_header_for(timecode));
+                    }
+                    _ => {}
+                }
+            }
+            seen
+        };
+        assert_eq!(readable(&a), vec![true, false, false]);
+        assert_eq!(readable(&b), vec![false, true, true]);
+    }
 }

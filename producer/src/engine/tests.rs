@@ -37,6 +37,8 @@ enum Plan {
     DropAfter(usize),
     /// Answer an ERROR ack with this id at the start of cluster number `at` (0-based on this connection).
     ErrorAck { at: usize, id: u32 },
+    /// Read the body but never acknowledge anything (a stalled service).
+    Silent,
     /// Refuse the request with an HTTP error.
     Refuse {
         status: u16,
@@ -57,7 +59,7 @@ struct Peer {
     record: Arc<Mutex<Record>>,
 }
 
-struct Sink(mpsc::Sender<Bytes>);
+struct Sink(mpsc::Sender<Bytes>, Arc<std::sync::atomic::AtomicBool>);
 struct Acks(mpsc::Receiver<Result<AckEvent, PutMediaError>>);
 
 impl MediaSink for Sink {
@@ -68,6 +70,11 @@ impl MediaSink for Sink {
         // Replacing the sender with a closed one ends the body.
         let (tx, _) = mpsc::channel(1);
         self.0 = tx;
+    }
+
+    fn abort(&mut self) {
+        self.1.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.finish();
     }
 }
 
@@ -90,7 +97,7 @@ impl Connector for Peer {
     type Sink = Sink;
     type Acks = Acks;
 
-    async fn connect(&mut self) -> Result<(Sink, Acks), ConnectError> {
+    async fn connect(&mut self, _failures: u32) -> Result<(Sink, Acks), ConnectError> {
         let plan = self.plans.pop_front().unwrap_or(Plan::Healthy);
         if let Plan::ConnectFails = plan {
             return Err(ConnectError::Credentials("scripted outage".into()));
@@ -103,8 +110,9 @@ impl Connector for Peer {
             r.bodies.push(Vec::new());
             r.bodies.len() - 1
         };
-        tokio::spawn(serve(plan, conn, record, body_rx, ack_tx));
-        Ok((Sink(body_tx), Acks(ack_rx)))
+        let aborted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        tokio::spawn(serve(plan, conn, record, body_rx, ack_tx, aborted.clone()));
+        Ok((Sink(body_tx, aborted), Acks(ack_rx)))
     }
 }
 
@@ -114,6 +122,7 @@ async fn serve(
     record: Arc<Mutex<Record>>,
     mut body: mpsc::Receiver<Bytes>,
     acks: mpsc::Sender<Result<AckEvent, PutMediaError>>,
+    aborted: Arc<std::sync::atomic::AtomicBool>,
 ) {
     if let Plan::Refuse { status, error_type } = plan {
         let err = ServiceError {
@@ -165,6 +174,9 @@ async fn serve(
                 return;
             }
             clusters += 1;
+            if matches!(plan, Plan::Silent) {
+                continue;
+            }
             let _ = acks.send(Ok(ack(AckEventType::Buffering, timecode))).await;
             if let Some(prev) = open.replace(timecode) {
                 for a in complete(prev) {
@@ -172,6 +184,10 @@ async fn serve(
                 }
             }
         }
+    }
+    // A broken-off body completes nothing (KVS discards the open fragment).
+    if matches!(plan, Plan::Silent) || aborted.load(std::sync::atomic::Ordering::SeqCst) {
+        return;
     }
     if let Some(last) = open {
         for a in complete(last) {
@@ -476,6 +492,130 @@ async fn source_error_flushes_accepted_fragments_then_reports() {
         .await
         .unwrap()
         .unwrap_err();
-    assert!(matches!(err, EngineError::Source(_)), "{err}");
+    let EngineError::InputStopped { error, persisted } = &err else {
+        panic!("{err}");
+    };
+    assert!(matches!(**error, EngineError::Source(_)), "{err}");
+    assert_eq!(*persisted, 3);
+    assert!(
+        err.to_string().contains("the 3 fragments accepted"),
+        "{err}"
+    );
     assert_eq!(record.lock().unwrap().persisted.len(), 3);
+}
+
+#[tokio::test]
+async fn silent_connection_is_treated_as_stalled_and_replaced() {
+    let (header, frags) = reference(4);
+    let config = EngineConfig {
+        ack_timeout: Duration::from_millis(200),
+        ..fast()
+    };
+    let (result, record) = stream(vec![Plan::Silent], config, 10_000_000, 4).await;
+    let stats = result.unwrap();
+    assert_eq!(stats.fragments_persisted, 4);
+    assert_eq!(stats.reconnects, 1, "{stats:?}");
+    assert_bodies_are_reference_bytes(&record, &header, &frags);
+    assert_eq!(
+        record.persisted,
+        frags
+            .iter()
+            .map(|f| f.timecode_ms as u64)
+            .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn changed_tracks_start_a_new_segment_that_is_resent_with_its_own_header() {
+    let mut second = video_track_info();
+    second.codec_private = vec![1, 0x4d, 0, 0x28, 0xff];
+    second.video = Some((640, 480));
+    let mut evs = events(2);
+    evs.push(SourceEvent::Tracks(vec![second]));
+    for i in 0..20 {
+        evs.push(SourceEvent::Frame(MediaFrame {
+            track: 1,
+            timecode_ms: T0 + 5_000 + i * 100,
+            keyframe: i % 10 == 0,
+            data: BytesMut::from(&b"second session frame"[..]),
+        }));
+    }
+    // Offline: the bytes the two sessions produce.
+    let mut p = packager();
+    let mut headers = Vec::new();
+    let mut frags = Vec::new();
+    for ev in evs.clone() {
+        frags.extend(p.push(ev).unwrap());
+        if let Some((n, h)) = p.header()
+            && headers.last().is_none_or(|(m, _)| *m != n)
+        {
+            headers.push((n, h.clone()));
+        }
+    }
+    frags.extend(p.finish().unwrap());
+    assert_eq!(headers.len(), 2);
+    assert_eq!(frags.len(), 4);
+    // Cut the first connection inside the second session's first fragment.
+    let cut =
+        headers[0].1.len() + frags[0].bytes.len() + frags[1].bytes.len() + headers[1].1.len() + 100;
+    let record = Arc::new(Mutex::new(Record::default()));
+    let peer = Peer {
+        plans: vec![Plan::DropAfter(cut)].into(),
+        record: record.clone(),
+    };
+    let (tx, rx) = mpsc::channel(64);
+    for ev in evs {
+        tx.send(Ok(ev)).await.unwrap();
+    }
+    drop(tx);
+    let engine = Engine::new(
+        fast(),
+        peer,
+        packager(),
+        Box::new(FragmentBuffer::<Bytes>::new(10_000_000)),
+    );
+    let stats = tokio::time::timeout(Duration::from_secs(10), engine.run(rx))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stats.fragments_persisted, 4, "{stats:?}");
+    let record = record.lock().unwrap();
+    // The first body: session 0's header and fragments, then session 1's header.
+    let mut first = headers[0].1.to_vec();
+    first.extend_from_slice(&frags[0].bytes);
+    first.extend_from_slice(&frags[1].bytes);
+    first.extend_from_slice(&headers[1].1);
+    assert!(record.bodies[0].starts_with(&first));
+    // A resend writes each session's header before that session's first
+    // fragment on the connection (whether or not fragment 0's PERSISTED
+    // arrived before the cut).
+    let from = |k: usize| {
+        let mut body = Vec::new();
+        let mut current = None;
+        for f in &frags[k..] {
+            if current != Some(f.session) {
+                let h = &headers.iter().find(|(n, _)| *n == f.session).unwrap().1;
+                body.extend_from_slice(h);
+                current = Some(f.session);
+            }
+            body.extend_from_slice(&f.bytes);
+        }
+        body
+    };
+    let last = record.bodies.last().unwrap();
+    assert!(
+        (0..frags.len()).any(|k| *last == from(k)),
+        "the resend is not whole fragments with their sessions' headers"
+    );
+    assert!(record.bodies.len() >= 2);
+}
+
+fn video_track_info() -> TrackInfo {
+    TrackInfo {
+        number: 1,
+        codec_id: CODEC_ID_H264.into(),
+        codec_private: vec![1, 0x64, 0, 0x1f, 0xff],
+        video: Some((320, 240)),
+        audio: None,
+    }
 }

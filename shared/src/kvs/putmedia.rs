@@ -25,7 +25,7 @@ use aws_credential_types::Credentials;
 use bytes::Bytes;
 use futures_util::Stream;
 use http::{HeaderMap, HeaderValue};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::StreamId;
 use super::ack::{AckError, AckEvent, AckParser};
@@ -315,6 +315,8 @@ impl StateCell {
 #[derive(Debug)]
 pub struct PutMediaSender {
     tx: Option<mpsc::Sender<Bytes>>,
+    /// Fired by [`abort`](Self::abort): the body then fails instead of ending.
+    abort: Option<oneshot::Sender<()>>,
     state: Arc<StateCell>,
 }
 
@@ -331,6 +333,19 @@ impl PutMediaSender {
         if self.tx.take().is_some() {
             self.state.advance(PutMediaState::Draining);
         }
+    }
+
+    /// Ends the body abnormally: the request fails and the connection closes without the
+    /// final zero-length chunk, so the service discards the fragment in progress instead of
+    /// completing it truncated (as [`finish`](Self::finish) would make it do). Bytes still
+    /// queued are dropped. For a connection the producer gives up on (e.g. stalled).
+    pub fn abort(&mut self) {
+        if let Some(abort) = self.abort.take() {
+            // The body stream may already be gone; then there is nothing to abort.
+            let _ = abort.send(());
+        }
+        self.tx = None;
+        self.state.advance(PutMediaState::Closed);
     }
 
     /// The connection's state.
@@ -407,9 +422,10 @@ impl PutMediaConnection {
         req: PutMediaRequest,
     ) -> Result<(PutMediaSender, AckStream), PutMediaError> {
         let (body_tx, body_rx) = mpsc::channel::<Bytes>(req.body_channel.max(1));
+        let (abort_tx, abort_rx) = oneshot::channel::<()>();
         let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(
-            body_rx,
-            |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx)) },
+            (body_rx, Some(abort_rx)),
+            next_body_chunk,
         ));
         let signed = build_signed_request(&req, SystemTime::now())?;
         let request = reqwest::Request::try_from(signed.map(|()| body))
@@ -426,10 +442,39 @@ impl PutMediaConnection {
         Ok((
             PutMediaSender {
                 tx: Some(body_tx),
+                abort: Some(abort_tx),
                 state: state.clone(),
             },
             AckStream { rx: ack_rx, state },
         ))
+    }
+}
+
+type BodyState = (mpsc::Receiver<Bytes>, Option<oneshot::Receiver<()>>);
+
+/// The next body chunk: queued bytes until the sender finishes (end of body), or an error
+/// once [`PutMediaSender::abort`] fires (hyper then drops the connection mid-body).
+async fn next_body_chunk(
+    (mut rx, mut abort): BodyState,
+) -> Option<(Result<Bytes, std::io::Error>, BodyState)> {
+    loop {
+        let Some(signal) = abort.as_mut() else {
+            return rx.recv().await.map(|b| (Ok(b), (rx, None)));
+        };
+        tokio::select! {
+            biased;
+            fired = signal => match fired {
+                Ok(()) => {
+                    rx.close();
+                    while rx.try_recv().is_ok() {}
+                    let err = std::io::Error::other("PutMedia body aborted by the producer");
+                    return Some((Err(err), (rx, None)));
+                }
+                // The sender was dropped without aborting: a normal end follows.
+                Err(_) => abort = None,
+            },
+            b = rx.recv() => return b.map(|b| (Ok(b), (rx, abort))),
+        }
     }
 }
 

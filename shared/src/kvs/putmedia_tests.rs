@@ -436,3 +436,50 @@ async fn dropping_the_ack_stream_does_not_cut_the_upload() {
     }
     assert_eq!(seen.lock().unwrap().body, b"FRAG1FRAG2FRAG3");
 }
+
+#[tokio::test]
+async fn abort_breaks_the_body_off_instead_of_ending_it() {
+    // What the server got: the body bytes if it ended cleanly, `None` if it broke off.
+    type Outcome = Arc<Mutex<Option<Option<Vec<u8>>>>>;
+    async fn read_body(req: Request<Incoming>, out: Outcome) -> Response<Body> {
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .ok()
+            .map(|b| b.to_bytes().to_vec());
+        *out.lock().unwrap() = Some(body);
+        Response::new(BodyExt::boxed(StreamBody::new(
+            futures_util::stream::empty(),
+        )))
+    }
+    for abort in [false, true] {
+        let out: Outcome = Arc::default();
+        let o = out.clone();
+        let addr = serve(move |req| read_body(req, o.clone())).await;
+        let (mut sender, _acks) = PutMediaConnection::open(request(addr)).await.unwrap();
+        sender.send(Bytes::from_static(b"PARTIAL")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if abort {
+            sender.abort();
+            assert_eq!(sender.state(), PutMediaState::Closed);
+            assert!(sender.send(Bytes::from_static(b"x")).await.is_err());
+        } else {
+            sender.finish();
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while out.lock().unwrap().is_none() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let got = out
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("the server saw the body end");
+        if abort {
+            assert_eq!(got, None, "an aborted body must not end cleanly");
+        } else {
+            assert_eq!(got.as_deref(), Some(&b"PARTIAL"[..]));
+        }
+    }
+}

@@ -295,8 +295,9 @@ impl Muxer {
     }
 }
 
-/// PIC `gMkvHeaderBits`: EBML header with DocType `matroska`, DocTypeVersion 2.
-fn write_ebml_header(out: &mut BytesMut) {
+/// PIC `gMkvHeaderBits`: EBML header with DocType `matroska`, DocTypeVersion 2 — the
+/// header every KVS segment starts with (kvs-local writes it for GetMedia too).
+pub fn write_ebml_header(out: &mut BytesMut) {
     let mut body = BytesMut::new();
     ebml::write_uint(&mut body, ElementId::EBML_VERSION, 1);
     ebml::write_uint(&mut body, ElementId::EBML_READ_VERSION, 1);

@@ -1,0 +1,599 @@
+//! `kvse2eesink` in real GStreamer pipelines against kvs-local started
+//! in-process: `videotestsrc ! x264enc ! h264parse ! kvse2eesink` streams 300
+//! frames that the viewer library decrypts back (and ffprobe decodes), with
+//! access keys and with kvssink's `iot-certificate` string; bad properties,
+//! an unreadable key and an unreachable endpoint end in a GStreamer error that
+//! names the problem, not a hang.
+//!
+//! Needs GStreamer with x264enc (gstreamer1.0-plugins-ugly); nothing here is
+//! skipped when a plugin is missing: the pipeline fails to build.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+use kvs_e2ee_consumer::run::{Config as ViewerConfig, Mode, OutputTarget, Start};
+use kvs_e2ee_keys::{Identity, KeyKind, KeyList};
+use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_shared::kvs::control;
+use kvs_e2ee_shared::mkv::{Demuxer, Event};
+use kvs_local::faults::{Fault, FaultScope};
+use kvs_local::iot::KeyType;
+use kvs_local::{RunningServer, Server};
+
+const FRAMES: u64 = 300;
+/// Encoder settings that keep the test fast: tiny frames, fastest preset, a
+/// key frame every second.
+const SOURCE: &str = "videotestsrc num-buffers=300 ! video/x-raw,width=160,height=120,framerate=30/1 \
+                      ! x264enc key-int-max=30 speed-preset=ultrafast tune=zerolatency ! h264parse";
+/// The same in H.265 (x265enc is in gstreamer1.0-plugins-bad).
+const SOURCE_H265: &str = "videotestsrc num-buffers=300 ! video/x-raw,width=160,height=120,framerate=30/1 \
+                           ! x265enc key-int-max=30 speed-preset=ultrafast tune=zerolatency ! h265parse";
+/// Upper bound on one pipeline run.
+const PIPELINE_TIMEOUT: Duration = Duration::from_secs(40);
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+    server: RunningServer,
+}
+
+async fn setup() -> Setup {
+    gst::init().unwrap();
+    gstkvse2ee::plugin_register_static().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
+    let camera = Identity::generate(KeyKind::Camera, &mut rng);
+    camera.save_new(&path.join("camera.key")).unwrap();
+    let viewer = Identity::generate(KeyKind::Viewer, &mut rng);
+    viewer.save_new(&path.join("viewer.key")).unwrap();
+    std::fs::write(
+        path.join("recipients.txt"),
+        format!("{} viewer\n", viewer.public_text()),
+    )
+    .unwrap();
+    std::fs::write(
+        path.join("cameras.txt"),
+        format!("{} camera\n", camera.public_text()),
+    )
+    .unwrap();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let server = Server::start(kvs_local::Config::new(path.join("kvs")))
+        .await
+        .unwrap();
+    Setup {
+        _dir: dir,
+        dir: path,
+        server,
+    }
+}
+
+impl Setup {
+    fn admin(&self) -> ConfigOptions {
+        ConfigOptions {
+            region: Some(self.server.region().to_owned()),
+            endpoint_url: Some(self.server.control_url().to_owned()),
+            credentials: CredentialSource::Static(self.server.admin_credentials()),
+            media_stall_grace: None,
+        }
+    }
+
+    /// The element's properties: kvs-local, our keys, and `extra`.
+    fn sink(&self, stream: &str, extra: &str) -> String {
+        format!(
+            "kvse2eesink stream-name={stream} aws-region={} endpoint-url={} identity={} recipients={} {extra}",
+            self.server.region(),
+            self.server.control_url(),
+            self.dir.join("camera.key").display(),
+            self.dir.join("recipients.txt").display(),
+        )
+    }
+
+    fn static_keys(&self) -> String {
+        let c = self.server.admin_credentials();
+        format!(
+            "access-key={} secret-key={}",
+            c.access_key_id(),
+            c.secret_access_key()
+        )
+    }
+
+    /// Reads `stream` back with the viewer library; returns the output MKV.
+    async fn watch(&self, stream: &str) -> PathBuf {
+        let output = self.dir.join(format!("{stream}.mkv"));
+        let identities = Identity::load_kind(&self.dir.join("viewer.key"), KeyKind::Viewer)
+            .unwrap()
+            .secrets()
+            .cloned()
+            .collect();
+        let trusted_cameras = KeyList::load(&self.dir.join("cameras.txt"), KeyKind::Camera)
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(30),
+            kvs_e2ee_consumer::run(ViewerConfig {
+                stream: stream.into(),
+                identities,
+                trusted_cameras,
+                mode: Mode::Live {
+                    start: Start::Earliest,
+                    until_current: true,
+                },
+                max_duration: Some(Duration::from_secs(25)),
+                output: OutputTarget::File(output.clone()),
+                keep_going: false,
+                inspect: false,
+                client: self.admin(),
+                catch_up_idle: Duration::from_secs(1),
+                progress: false,
+            }),
+        )
+        .await
+        .expect("the viewer finished in time")
+        .unwrap();
+        assert!(outcome.success(), "{}", outcome.summary);
+        output
+    }
+}
+
+/// How a pipeline run ended.
+#[derive(Debug)]
+struct Ended {
+    /// The error message (with its debug details), if it failed.
+    error: Option<String>,
+    /// The `kvse2eesink-stats` messages posted.
+    stats: Vec<gst::Structure>,
+}
+
+/// Runs `description` to EOS or the first error, on a blocking thread.
+async fn run_pipeline(description: String) -> Ended {
+    tokio::time::timeout(
+        PIPELINE_TIMEOUT,
+        tokio::task::spawn_blocking(move || run_blocking(&description)),
+    )
+    .await
+    .expect("the pipeline ended in time (no hang)")
+    .unwrap()
+}
+
+fn run_blocking(description: &str) -> Ended {
+    let pipeline = gst::parse::launch(description).unwrap();
+    let bus = pipeline.bus().unwrap();
+    // A failed state change is also posted on the bus as an error.
+    let _ = pipeline.set_state(gst::State::Playing);
+    let mut ended = Ended {
+        error: None,
+        stats: Vec::new(),
+    };
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(PIPELINE_TIMEOUT.as_secs())) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => {
+                // The message itself (not only the debug details) must say it.
+                eprintln!("pipeline error: {} ({:?})", e.error(), e.debug());
+                ended.error = Some(e.error().to_string());
+                break;
+            }
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e.structure().filter(|s| s.name() == "kvse2eesink-stats") {
+                    ended.stats.push(s.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    ended
+}
+
+/// Video frames in an MKV file.
+fn count_frames(path: &Path) -> u64 {
+    let mut demux = Demuxer::new();
+    demux.push(&std::fs::read(path).unwrap());
+    demux.finish().unwrap();
+    let mut n = 0;
+    while let Some(ev) = demux.next_event().unwrap() {
+        if matches!(ev, Event::Frame(_)) {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// ffprobe's count of decoded video frames, or `None` when ffprobe is not
+/// installed (a failure when `CI` is set).
+fn ffprobe_frames(path: &Path) -> Option<u64> {
+    let out = match Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("ffprobe not available ({e}); skipping the decode check outside CI");
+            return None;
+        }
+        Err(e) => panic!("ffprobe is required when CI is set: {e}"),
+    };
+    assert!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).trim().parse().unwrap())
+}
+
+fn last_stats(ended: &Ended) -> &gst::Structure {
+    let last = ended.stats.last().expect("stats messages were posted");
+    assert!(
+        last.get::<bool>("eos").unwrap(),
+        "the last stats are EOS's: {last}"
+    );
+    last
+}
+
+async fn assert_round_trip(s: &Setup, stream: &str) {
+    let output = s.watch(stream).await;
+    assert_eq!(count_frames(&output), FRAMES, "every frame decrypted");
+    if let Some(n) = ffprobe_frames(&output) {
+        assert_eq!(n, FRAMES, "ffprobe decodes every frame");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn byte_stream_h264_with_access_keys_creates_the_stream_and_every_frame_decrypts() {
+    let s = setup().await;
+    let sink = s.sink("garden", &s.static_keys());
+    // Annex-B input: the element builds avcC from the in-band SPS/PPS.
+    let ended = run_pipeline(format!(
+        "{SOURCE} ! video/x-h264,stream-format=byte-stream,alignment=au ! {sink}"
+    ))
+    .await;
+    assert_eq!(ended.error, None);
+    let last = last_stats(&ended);
+    let fragments = last.get::<u64>("fragments").unwrap();
+    // 10 s of video in 2 s fragments (the default fragment-duration).
+    assert_eq!(fragments, 5, "{last}");
+    assert_eq!(last.get::<u64>("fragments-persisted").unwrap(), fragments);
+    assert_eq!(last.get::<u64>("dropped-fragments").unwrap(), 0);
+    assert!(ended.stats.len() > 1, "progress was reported before EOS");
+    assert_round_trip(&s, "garden").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kvssink_iot_certificate_string_works_unchanged() {
+    let s = setup().await;
+    // As the account owner would: the camera role may not create streams.
+    let admin = ClientConfig::load(s.admin()).await.unwrap();
+    control::create_stream(&admin.control_client(), "porch", 24, Some("video/h264"))
+        .await
+        .unwrap();
+    let device = s
+        .server
+        .provision_thing("porch", KeyType::EcP256, &s.dir.join("device"))
+        .unwrap();
+    // The string kvs-local prints for kvssink, pasted as is.
+    let iot = format!("iot-certificate=\"{}\"", device.kvssink_iot_certificate());
+    let sink = s.sink("porch", &format!("{iot} fragment-duration=1000"));
+    // avc input: the caps' codec_data is the avcC record.
+    let ended = run_pipeline(format!(
+        "{SOURCE} ! video/x-h264,stream-format=avc,alignment=au ! {sink}"
+    ))
+    .await;
+    assert_eq!(ended.error, None);
+    let last = last_stats(&ended);
+    assert_eq!(last.get::<u64>("fragments").unwrap(), 10, "{last}");
+    assert_eq!(last.get::<u64>("fragments-persisted").unwrap(), 10);
+    assert_round_trip(&s, "porch").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h265_hvc1_and_byte_stream_both_decrypt() {
+    let s = setup().await;
+    for format in ["hvc1", "byte-stream"] {
+        let stream = format!("h265-{format}");
+        let sink = s.sink(&stream, &s.static_keys());
+        let ended = run_pipeline(format!(
+            "{SOURCE_H265} ! video/x-h265,stream-format={format},alignment=au ! {sink}"
+        ))
+        .await;
+        assert_eq!(ended.error, None, "{format}");
+        let last = last_stats(&ended);
+        assert_eq!(last.get::<u64>("fragments-persisted").unwrap(), 5, "{last}");
+        assert_round_trip(&s, &stream).await;
+    }
+}
+
+/// A retryable `ERROR` ack (5000) on the first PutMedia connection: with
+/// `restart-on-error=true` (the default) the engine reconnects and resends,
+/// nothing is lost; with `false` the pipeline ends with an error saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_on_error_decides_whether_a_lost_connection_is_retried() {
+    let s = setup().await;
+    let faults = s.server.faults();
+    for (stream, restart) in [("retried", true), ("not-retried", false)] {
+        faults.inject(
+            FaultScope::Stream(stream.into()),
+            Fault::AckError { error_id: 5000 },
+            1,
+        );
+        let sink = s.sink(
+            stream,
+            &format!("{} restart-on-error={restart}", s.static_keys()),
+        );
+        let ended = run_pipeline(format!("{SOURCE} ! {sink}")).await;
+        assert!(faults.list().is_empty(), "the fault was hit");
+        if restart {
+            assert_eq!(ended.error, None);
+            let last = last_stats(&ended);
+            assert!(last.get::<u64>("reconnects").unwrap() >= 1, "{last}");
+            assert_eq!(last.get::<u64>("fragments-persisted").unwrap(), 5);
+            assert_round_trip(&s, stream).await;
+        } else {
+            let e = ended.error.expect("the pipeline failed");
+            assert!(e.contains("restart-on-error is false"), "{e}");
+        }
+    }
+}
+
+/// A live source never ends; going to NULL without EOS (an application
+/// closing, or gst-launch-1.0 without -e) must return promptly: the element
+/// unblocks the streaming thread, gives the engine a bounded time to flush,
+/// and stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_live_pipeline_without_eos_returns_promptly() {
+    let s = setup().await;
+    let sink = s.sink("live", &s.static_keys());
+    let description = format!(
+        "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 \
+         ! x264enc key-int-max=15 speed-preset=ultrafast tune=zerolatency ! h264parse ! {sink} \
+         fragment-duration=500"
+    );
+    let stopped_in = tokio::time::timeout(
+        PIPELINE_TIMEOUT,
+        tokio::task::spawn_blocking(move || {
+            let pipeline = gst::parse::launch(&description).unwrap();
+            let bus = pipeline.bus().unwrap();
+            pipeline.set_state(gst::State::Playing).unwrap();
+            // Streaming: wait for the first persisted fragment.
+            let persisted =
+                bus.iter_timed(gst::ClockTime::from_seconds(20))
+                    .find(|m| match m.view() {
+                        gst::MessageView::Element(e) => e
+                            .structure()
+                            .and_then(|s| s.get::<u64>("fragments-persisted").ok())
+                            .is_some_and(|n| n > 0),
+                        gst::MessageView::Error(e) => panic!("{}", e.error()),
+                        _ => false,
+                    });
+            assert!(persisted.is_some(), "a fragment was persisted");
+            let started = std::time::Instant::now();
+            pipeline.set_state(gst::State::Null).unwrap();
+            started.elapsed()
+        }),
+    )
+    .await
+    .expect("no hang")
+    .unwrap();
+    assert!(stopped_in < Duration::from_secs(8), "{stopped_in:?}");
+}
+
+/// Runs a short pipeline into a misconfigured sink; returns the error text.
+async fn error_of(s: &Setup, extra: &str) -> String {
+    let sink = s.sink("errors", extra);
+    let ended = run_pipeline(format!("{SOURCE} ! {sink}")).await;
+    ended.error.expect("the pipeline failed")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_properties_fail_at_state_change_naming_the_property() {
+    let s = setup().await;
+    let keys = s.static_keys();
+    let cases = [
+        ("fragment-duration=0", "fragment-duration"),
+        ("fragment-duration=20000", "fragment-duration"),
+        ("stream-name=has/slash", "stream-name"),
+        ("retention-period=100000", "retention-period"),
+        ("storage-size=0", "storage-size"),
+        ("endpoint-url=ftp://x", "endpoint-url"),
+        ("identity=/nonexistent/camera.key", "property identity"),
+    ];
+    for (extra, expected) in cases {
+        // Later properties override the sink's defaults.
+        let e = error_of(&s, &format!("{keys} {extra}")).await;
+        assert!(e.contains(expected), "{extra}: {e}");
+    }
+    // Credentials: half a key pair, and a key pair KVS refuses.
+    let e = error_of(&s, "access-key=AKIAEXAMPLE").await;
+    assert!(
+        e.contains("property secret-key: required with access-key"),
+        "{e}"
+    );
+    let e = error_of(&s, "access-key=AKIAEXAMPLE secret-key=wrong").await;
+    assert!(e.contains("credentials") && e.contains("403"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_identity_and_wrong_key_kind_are_named() {
+    let s = setup().await;
+    let keys = s.static_keys();
+    let garbage = s.dir.join("garbage.key");
+    std::fs::write(&garbage, "not a key\n").unwrap();
+    let e = error_of(&s, &format!("{keys} identity={}", garbage.display())).await;
+    assert!(
+        e.contains("property identity") && e.contains("too open"),
+        "{e}"
+    );
+    std::fs::set_permissions(
+        &garbage,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let e = error_of(&s, &format!("{keys} identity={}", garbage.display())).await;
+    assert!(
+        e.contains("property identity") && e.contains("garbage.key"),
+        "{e}"
+    );
+    // A viewer key is not a camera identity.
+    let viewer = s.dir.join("viewer.key");
+    let e = error_of(&s, &format!("{keys} identity={}", viewer.display())).await;
+    assert!(e.contains("property identity"), "{e}");
+    let e = error_of(&s, &format!("{keys} recipients={}", viewer.display())).await;
+    assert!(e.contains("property recipients"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_endpoint_is_a_clear_error_not_a_hang() {
+    let s = setup().await;
+    // A port nothing listens on: bind one, then free it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let e = error_of(
+        &s,
+        &format!("{} endpoint-url=http://127.0.0.1:{port}", s.static_keys()),
+    )
+    .await;
+    assert!(e.contains("cannot reach Kinesis Video Streams"), "{e}");
+}
+
+/// A directory holding only this build's `libgstkvse2ee.so` (a link), for
+/// `GST_PLUGIN_PATH`: the deps folder itself holds many unrelated libraries
+/// that GStreamer's scanner would try to load.
+fn plugin_dir(work: &Path) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    let so = [
+        deps.join("libgstkvse2ee.so"),
+        deps.join("../libgstkvse2ee.so"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+    .expect("cargo built the cdylib next to the test binary");
+    let dir = work.join("plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(so.canonicalize().unwrap(), dir.join("libgstkvse2ee.so")).unwrap();
+    dir
+}
+
+/// Runs `gst-launch-1.0` with `args` (as a shell passes them), bounded by
+/// [`PIPELINE_TIMEOUT`]; returns its exit status and output.
+fn gst_launch(plugins: &Path, registry: &Path, args: &[String]) -> (bool, String) {
+    let mut child = Command::new("gst-launch-1.0")
+        .args(args)
+        .env("GST_PLUGIN_PATH", plugins)
+        .env("GST_REGISTRY", registry)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gst-launch-1.0 is installed (gstreamer1.0-tools)");
+    let deadline = Instant::now() + PIPELINE_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("gst-launch-1.0 did not finish within {PIPELINE_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (status.success(), text)
+}
+
+/// The AWS guide's kvssink command, with `kvssink` replaced by `kvse2eesink`,
+/// the IoT paths and endpoint pointing at kvs-local, and our two properties
+/// added; run by `gst-launch-1.0` loading the plugin from `GST_PLUGIN_PATH`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gst_launch_runs_the_aws_guide_command_with_the_element_renamed() {
+    let s = setup().await;
+    let admin = ClientConfig::load(s.admin()).await.unwrap();
+    control::create_stream(&admin.control_client(), "driveway", 24, Some("video/h264"))
+        .await
+        .unwrap();
+    let device = s
+        .server
+        .provision_thing("driveway", KeyType::EcP256, &s.dir.join("device"))
+        .unwrap();
+    let plugins = plugin_dir(&s.dir);
+    // argv after the shell removed the guide's quotes.
+    let mut args: Vec<String> = SOURCE.split_whitespace().map(str::to_owned).collect();
+    args.extend([
+        "!".into(),
+        "kvse2eesink".into(),
+        "stream-name=driveway".into(),
+        "storage-size=128".into(),
+        format!("iot-certificate={}", device.kvssink_iot_certificate()),
+        format!("aws-region={}", s.server.region()),
+        format!("endpoint-url={}", s.server.control_url()),
+        format!("identity={}", s.dir.join("camera.key").display()),
+        format!("recipients={}", s.dir.join("recipients.txt").display()),
+    ]);
+    let registry = s.dir.join("registry.bin");
+    let (ok, output) = tokio::task::spawn_blocking(move || gst_launch(&plugins, &registry, &args))
+        .await
+        .unwrap();
+    assert!(ok, "gst-launch-1.0 failed:\n{output}");
+    assert!(output.contains("Got EOS"), "{output}");
+    assert_round_trip(&s, "driveway").await;
+}
+
+/// `gst-inspect-1.0 kvse2eesink` (plugin loaded from `GST_PLUGIN_PATH`)
+/// lists every property with its description, kvssink's names included.
+#[test]
+fn gst_inspect_documents_every_property() {
+    let work = tempfile::tempdir().unwrap();
+    let plugins = plugin_dir(work.path());
+    let out = Command::new("gst-inspect-1.0")
+        .arg("kvse2eesink")
+        .env("GST_PLUGIN_PATH", &plugins)
+        .env("GST_REGISTRY", work.path().join("registry.bin"))
+        .output()
+        .expect("gst-inspect-1.0 is installed (gstreamer1.0-tools)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for property in [
+        "stream-name",
+        "aws-region",
+        "iot-certificate",
+        "access-key",
+        "secret-key",
+        "session-token",
+        "fragment-duration",
+        "storage-size",
+        "retention-period",
+        "restart-on-error",
+        "recipients",
+        "identity",
+        "endpoint-url",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{property} ")))
+            .unwrap_or_else(|| panic!("{property} is not listed:\n{text}"));
+        let blurb = line.split_once(':').map(|(_, b)| b.trim()).unwrap_or("");
+        assert!(blurb.len() > 10, "{property} has no description: {line}");
+    }
+    assert!(
+        text.contains("video/x-h264") && text.contains("video/x-h265"),
+        "{text}"
+    );
+}
