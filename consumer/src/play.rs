@@ -25,6 +25,8 @@ pub const DEFAULT_AUDIO_SINK: &str = "autoaudiosink";
 const MAX_QUEUED_BYTES: u64 = 8 << 20;
 /// Name of the element whose output buffers are counted as shown frames.
 const FRAME_COUNTER: &str = "kvs-e2ee-video-out";
+/// Name of the queue each track enters by.
+const TRACK_INPUT: &str = "kvs-e2ee-track-in";
 /// How long [`Player::finish`] waits for the queued frames to play out.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -176,19 +178,30 @@ fn link_track(
         .unwrap_or_default();
     let description = if kind.starts_with("video/") {
         format!(
-            "queue ! decodebin ! videoconvert name={FRAME_COUNTER} ! {}",
+            "queue name={TRACK_INPUT} ! decodebin ! videoconvert name={FRAME_COUNTER} ! {}",
             options.video_sink
         )
     } else if kind.starts_with("audio/") {
         format!(
-            "queue ! decodebin ! audioconvert ! audioresample ! {}",
+            "queue name={TRACK_INPUT} ! decodebin ! audioconvert ! audioresample ! {}",
             options.audio_sink
         )
     } else {
         // Subtitles or data tracks: not played.
         return Ok(());
     };
-    let bin = gst::parse::bin_from_description(&description, true).map_err(|e| e.to_string())?;
+    // No automatic ghost pads: the converter's sink pad, linked only once
+    // decodebin has found the codec, would look unlinked too.
+    let bin = gst::parse::bin_from_description(&description, false).map_err(|e| e.to_string())?;
+    let input = bin
+        .by_name(TRACK_INPUT)
+        .and_then(|q| q.static_pad("sink"))
+        .ok_or("the track bin has no input queue")?;
+    let ghost = gst::GhostPad::builder_with_target(&input)
+        .map_err(|e| e.to_string())?
+        .name("sink")
+        .build();
+    bin.add_pad(&ghost).map_err(|e| e.to_string())?;
     if let Some(counter) = bin.by_name(FRAME_COUNTER).and_then(|c| c.static_pad("src")) {
         let frames = frames.clone();
         counter.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
