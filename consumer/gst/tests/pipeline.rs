@@ -3,16 +3,18 @@
 //! videotestsrc) is read back by `kvse2eesrc ! matroskademux ! h264parse !
 //! avdec_h264 ! fakesink`, which decodes every frame; a bad property, an
 //! unreadable key, an untrusted camera and an unreachable endpoint end in a
-//! GStreamer error that names the problem, not a hang.
+//! GStreamer error that names the problem, not a hang. `gst-launch-1.0` and
+//! `gst-inspect-1.0` load the built plugin from `GST_PLUGIN_PATH`.
 //!
 //! Needs GStreamer with x264enc and avdec_h264 (plugins-ugly, libav); nothing
 //! here is skipped when a plugin is missing: the pipeline fails to build.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use kvs_e2ee_keys::{Identity, KeyKind};
@@ -244,4 +246,113 @@ async fn unreachable_endpoint_is_a_clear_error_not_a_hang() {
         .port();
     let e = error_of(&s, &format!("endpoint-url=http://127.0.0.1:{port}")).await;
     assert!(e.contains("check endpoint-url"), "{e}");
+}
+
+/// A directory holding only this build's `libgstkvse2eesrc.so` (a link), for
+/// `GST_PLUGIN_PATH`: the deps folder itself holds many unrelated libraries
+/// that GStreamer's scanner would try to load.
+fn plugin_dir(work: &Path) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    let so = [
+        deps.join("libgstkvse2eesrc.so"),
+        deps.join("../libgstkvse2eesrc.so"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+    .expect("cargo built the cdylib next to the test binary");
+    let dir = work.join("plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(so.canonicalize().unwrap(), dir.join("libgstkvse2eesrc.so"))
+        .unwrap();
+    dir
+}
+
+/// Runs a GStreamer tool with the plugin directory, bounded by
+/// [`PIPELINE_TIMEOUT`]; returns its exit status and output.
+fn gst_tool(tool: &str, work: &Path, args: &[String]) -> (bool, String) {
+    let mut child = Command::new(tool)
+        .args(args)
+        .env("GST_PLUGIN_PATH", plugin_dir(work))
+        .env("GST_REGISTRY", work.join("registry.bin"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{tool} is installed (gstreamer1.0-tools): {e}"));
+    let deadline = Instant::now() + PIPELINE_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{tool} did not finish within {PIPELINE_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (status.success(), text)
+}
+
+/// The documented command line: `gst-launch-1.0` loads the plugin from
+/// `GST_PLUGIN_PATH` and decodes the stream to EOS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gst_launch_reads_the_stream_with_the_plugin_from_gst_plugin_path() {
+    let s = setup().await;
+    s.publish("driveway").await;
+    let work = s.dir.join("launch");
+    let mut args: Vec<String> = s
+        .src("driveway", "")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    args.extend(
+        "! matroskademux ! h264parse ! avdec_h264 ! fakesink"
+            .split_whitespace()
+            .map(str::to_owned),
+    );
+    let (ok, output) = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&work).unwrap();
+        gst_tool("gst-launch-1.0", &work, &args)
+    })
+    .await
+    .unwrap();
+    assert!(ok, "gst-launch-1.0 failed:\n{output}");
+    assert!(output.contains("Got EOS"), "{output}");
+}
+
+/// `gst-inspect-1.0 kvse2eesrc` lists every property with its description,
+/// and the output caps.
+#[test]
+fn gst_inspect_documents_every_property() {
+    let work = tempfile::tempdir().unwrap();
+    let (ok, text) = gst_tool("gst-inspect-1.0", work.path(), &["kvse2eesrc".to_owned()]);
+    assert!(ok, "{text}");
+    for property in [
+        "stream-name",
+        "aws-region",
+        "identity",
+        "trusted-cameras",
+        "start",
+        "until-current",
+        "endpoint-url",
+        "access-key",
+        "secret-key",
+        "session-token",
+    ] {
+        assert!(
+            text.contains(&format!("  {property}")),
+            "{property}:\n{text}"
+        );
+    }
+    assert!(text.contains("video/x-matroska"), "{text}");
+    assert!(
+        text.contains("producer-time:T"),
+        "the start selector is documented"
+    );
 }
