@@ -195,3 +195,51 @@ fn validate_url(url: &str) -> Result<(), SettingsError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn property_of(s: &Settings) -> &'static str {
+        s.validate().err().unwrap().property
+    }
+
+    #[test]
+    fn debug_never_prints_the_secrets() {
+        let s = Settings {
+            secret_key: Some("wJalrXUtnFEMI".into()),
+            session_token: Some("FwoGZXIvYXdzE".into()),
+            ..Settings::default()
+        };
+        let text = format!("{s:?}");
+        assert!(!text.contains("wJalrXUtnFEMI") && !text.contains("FwoGZXIvYXdzE"));
+        assert!(text.contains("<set>"), "{text}");
+    }
+
+    #[test]
+    fn each_mistake_names_its_property() {
+        // Checked in order: stream-name, aws-region, identity (required) …
+        let bad_stream = Settings {
+            stream_name: "a b".into(),
+            ..Settings::default()
+        };
+        assert_eq!(property_of(&bad_stream), "stream-name");
+        let bad_region = Settings {
+            aws_region: "Mars".into(),
+            ..Settings::default()
+        };
+        assert_eq!(property_of(&bad_region), "aws-region");
+        assert_eq!(property_of(&Settings::default()), "identity");
+    }
+
+    #[test]
+    fn urls_must_be_http_or_https() {
+        assert!(validate_url("http://127.0.0.1:4566").is_ok());
+        assert!(validate_url("https://kinesisvideo.eu-west-1.amazonaws.com").is_ok());
+        for bad in ["ftp://x", "http://", "127.0.0.1:4566", "https:///path"] {
+            assert_eq!(validate_url(bad).err().unwrap().property, "endpoint-url");
+        }
+    }
+}
