@@ -140,9 +140,9 @@ impl Player {
     /// (or the first error), stops, and returns the number of video frames shown.
     pub fn finish(self) -> Result<u64, PlayError> {
         let _ = self.appsrc.end_of_stream();
-        let result = self.wait();
-        let _ = self.pipeline.set_state(gst::State::Null);
-        result.map(|()| self.frames())
+        self.wait()?;
+        Ok(self.frames())
+        // Drop stops the pipeline.
     }
 
     fn wait(&self) -> Result<(), PlayError> {
@@ -161,6 +161,13 @@ impl Player {
             }
         }
         Err(PlayError::Timeout(DRAIN_TIMEOUT))
+    }
+}
+
+impl Drop for Player {
+    /// Stops the pipeline (also when the read failed before [`Player::finish`]).
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
     }
 }
 
