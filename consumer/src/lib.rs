@@ -39,6 +39,7 @@
 //! - [`report`]: [`Failure`]s and the [`Summary`].
 //! - [`inspect`]: [`Inspector`], what the cloud sees (`--inspect`).
 //! - `fuzzing` (hidden): the entry point of the cargo-fuzz target and its proptest.
+//! - `play` (feature `gstreamer`): `--play`, the verified MKV decoded and shown.
 //! - [`mod@run`]: live (GetMedia with resume) and archive reads against KVS or kvs-local.
 #![forbid(unsafe_code)]
 
@@ -47,6 +48,8 @@ pub mod fuzzing;
 pub mod inspect;
 pub mod output;
 pub mod pipeline;
+#[cfg(feature = "gstreamer")]
+pub mod play;
 pub mod report;
 pub mod run;
 
@@ -54,4 +57,4 @@ pub use inspect::Inspector;
 pub use output::MkvOutput;
 pub use pipeline::{Pipeline, PipelineConfig, PipelineError};
 pub use report::{Failure, FailureKind, FragmentRef, Summary};
-pub use run::{Config, Mode, Outcome, OutputTarget, RunError, Start, run};
+pub use run::{Config, Mode, Outcome, OutputTarget, RunError, Start, run, run_with_output};

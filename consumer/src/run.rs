@@ -44,6 +44,45 @@ pub enum Start {
     ServerTime(SystemTime),
 }
 
+/// A start selector that is not one of `now`, `earliest`, `fragment:N`,
+/// `producer-time:T` or `server-time:T`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "start {0:?}: expected now, earliest, fragment:N, producer-time:T or server-time:T (T: RFC 3339 or epoch seconds)"
+)]
+pub struct ParseStartError(String);
+
+impl std::str::FromStr for Start {
+    type Err = ParseStartError;
+
+    /// `now`, `earliest`, `fragment:N`, `producer-time:T` or `server-time:T`, where `T` is
+    /// RFC 3339 (`2026-11-23T10:00:00Z`) or epoch seconds (`1764000000.5`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ParseStartError(s.to_owned());
+        Ok(match s.split_once(':') {
+            None if s == "now" => Self::Now,
+            None if s == "earliest" => Self::Earliest,
+            Some(("fragment", n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+                Self::Fragment(n.to_owned())
+            }
+            Some(("producer-time", t)) => Self::ProducerTime(parse_time(t).ok_or_else(bad)?),
+            Some(("server-time", t)) => Self::ServerTime(parse_time(t).ok_or_else(bad)?),
+            _ => return Err(bad()),
+        })
+    }
+}
+
+/// RFC 3339 (`2026-11-23T10:00:00Z`) or epoch seconds (`1764000000.5`).
+pub fn parse_time(s: &str) -> Option<SystemTime> {
+    if let Ok(secs) = s.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs));
+    }
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(SystemTime::from)
+}
+
 impl Start {
     fn selector(&self) -> StartSelector {
         match self {
@@ -166,7 +205,8 @@ impl Outcome {
     }
 }
 
-type Out = Box<dyn Write + Send>;
+/// Where [`run_with_output`] writes the verified MKV (or the `--inspect` listing).
+pub type Out = Box<dyn Write + Send>;
 
 /// The pipeline or the inspector, fed the same way.
 enum Sink {
@@ -222,9 +262,16 @@ fn open_output(target: &OutputTarget) -> Result<Out, RunError> {
 /// Reads the stream as configured. Errors before anything was read are `Err`; a read that
 /// stops later reports why in [`Outcome::stopped`], with the summary of what it verified.
 pub async fn run(config: Config) -> Result<Outcome, RunError> {
+    let out = open_output(&config.output)?;
+    run_with_output(config, out).await
+}
+
+/// [`run`], writing to `out` instead of [`Config::output`] (which is ignored): for
+/// applications that take the verified MKV in memory, such as the GStreamer source
+/// `kvse2eesrc` and `--play`.
+pub async fn run_with_output(config: Config, out: Out) -> Result<Outcome, RunError> {
     let client = ClientConfig::load(config.client.clone()).await?;
     let stream = StreamId::Name(config.stream.clone());
-    let out = open_output(&config.output)?;
     let mut sink = if config.inspect {
         Sink::Inspect(Box::new(Inspector::new(out)))
     } else {

@@ -154,3 +154,45 @@ async fn cli_names_a_stream_that_does_not_exist() {
     assert!(stderr(&out).contains("no-such-stream"), "{}", stderr(&out));
     server.shutdown().await;
 }
+
+/// Built without the `gstreamer` feature, `--play` says how to get it, before
+/// reading anything.
+#[cfg(not(feature = "gstreamer"))]
+#[test]
+fn cli_play_without_gstreamer_says_to_build_with_the_feature() {
+    let k = key_files(1);
+    let out = consumer(&[
+        "--stream",
+        "s",
+        "--identity",
+        k.identity.to_str().unwrap(),
+        "--trust",
+        k.trust.to_str().unwrap(),
+        "--play",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--features gstreamer"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// `--play` shows the stream; it cannot also write MKV or inspect.
+#[test]
+fn cli_play_conflicts_with_output_and_inspect() {
+    for extra in [&["-o", "/dev/null"][..], &["--inspect"][..]] {
+        let out = consumer(&["--stream", "s", "--play"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        assert!(
+            stderr(&out).contains("cannot be used with"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}

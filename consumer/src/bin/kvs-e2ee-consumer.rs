@@ -57,6 +57,10 @@ struct Cli {
     /// Show what the cloud sees of each fragment, without decrypting.
     #[arg(long)]
     inspect: bool,
+    /// Decode and show the stream in a window (autovideosink; audio to autoaudiosink)
+    /// instead of writing MKV. Needs a build with `--features gstreamer`.
+    #[arg(long, conflicts_with_all = ["inspect", "output"])]
+    play: bool,
     /// KVS endpoint (e.g. kvs-local's http://127.0.0.1:PORT).
     #[arg(long)]
     endpoint_url: Option<String>,
@@ -125,7 +129,7 @@ impl TryFrom<Cli> for Config {
             },
         };
         let output = if cli.output == "-" {
-            if !cli.inspect && std::io::stdout().is_terminal() {
+            if !cli.inspect && !cli.play && std::io::stdout().is_terminal() {
                 bail!("refusing to write MKV to a terminal: pass -o FILE, or pipe into a player");
             }
             OutputTarget::Stdout
@@ -169,31 +173,12 @@ impl TryFrom<Cli> for Config {
 }
 
 fn parse_start(s: &str) -> anyhow::Result<Start> {
-    Ok(match s.split_once(':') {
-        None if s == "now" => Start::Now,
-        None if s == "earliest" => Start::Earliest,
-        Some(("fragment", n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
-            Start::Fragment(n.to_owned())
-        }
-        Some(("producer-time", t)) => Start::ProducerTime(parse_time(t)?),
-        Some(("server-time", t)) => Start::ServerTime(parse_time(t)?),
-        _ => bail!(
-            "--start {s:?}: expected now, earliest, fragment:N, producer-time:T or server-time:T"
-        ),
-    })
+    s.parse::<Start>().map_err(|e| anyhow::anyhow!("--{e}"))
 }
 
-/// RFC 3339 (`2026-11-23T10:00:00Z`) or epoch seconds (`1764000000.5`).
 fn parse_time(s: &str) -> anyhow::Result<SystemTime> {
-    if let Ok(secs) = s.parse::<f64>() {
-        if !(secs.is_finite() && secs >= 0.0) {
-            bail!("time {s:?} is not a valid epoch time");
-        }
-        return Ok(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs));
-    }
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .with_context(|| format!("time {s:?}: expected RFC 3339 or epoch seconds"))?;
-    Ok(t.into())
+    kvs_e2ee_consumer::run::parse_time(s)
+        .with_context(|| format!("time {s:?}: expected RFC 3339 or epoch seconds"))
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -223,6 +208,14 @@ async fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
+    let play = cli.play;
+    if play && !cfg!(feature = "gstreamer") {
+        eprintln!(
+            "error: --play needs GStreamer: this kvs-e2ee-consumer was built without it; \
+             build it with `cargo build -p kvs-e2ee-consumer --features gstreamer`"
+        );
+        return ExitCode::from(EXIT_ERROR);
+    }
     let config = match Config::try_from(cli) {
         Ok(c) => c,
         Err(e) => {
@@ -230,10 +223,15 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
-    let outcome = match run(config).await {
+    let outcome = if play {
+        run_play(config).await
+    } else {
+        run(config).await.map_err(anyhow::Error::from)
+    };
+    let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {e:#}");
             return ExitCode::from(EXIT_ERROR);
         }
     };
@@ -265,6 +263,23 @@ async fn main() -> ExitCode {
     } else {
         ExitCode::from(EXIT_NOT_VERIFIED)
     }
+}
+
+/// `--play`: the verified MKV into a GStreamer playback pipeline, which then
+/// plays out what is queued.
+#[cfg(feature = "gstreamer")]
+async fn run_play(config: Config) -> anyhow::Result<kvs_e2ee_consumer::Outcome> {
+    use kvs_e2ee_consumer::play::{PlayOptions, Player};
+    let player = Player::new(&PlayOptions::from_env())?;
+    let outcome = kvs_e2ee_consumer::run_with_output(config, Box::new(player.writer())).await?;
+    let frames = tokio::task::spawn_blocking(move || player.finish()).await??;
+    eprintln!("played {frames} video frames");
+    Ok(outcome)
+}
+
+#[cfg(not(feature = "gstreamer"))]
+async fn run_play(_: Config) -> anyhow::Result<kvs_e2ee_consumer::Outcome> {
+    bail!("--play needs a build with `--features gstreamer`")
 }
 
 #[cfg(test)]
