@@ -23,8 +23,8 @@ endpoint=$(sed -n 's/^control plane: //p' "$work/kvs.out")
 key_id=$(sed -n 's/^aws_access_key_id *= *//p' "$work/kvs/credentials")
 secret=$(sed -n 's/^aws_secret_access_key *= *//p' "$work/kvs/credentials")
 
-"$bin/kvs-e2ee-keys" generate --kind camera --out "$work/camera.key" >/dev/null
-"$bin/kvs-e2ee-keys" generate --kind viewer --out "$work/viewer.key" >"$work/recipients.txt"
+"$bin/kvs-e2ee-keys" generate --kind camera --out "$work/camera.key" >/dev/null 2>&1
+"$bin/kvs-e2ee-keys" generate --kind viewer --out "$work/viewer.key" >"$work/recipients.txt" 2>/dev/null
 
 export GST_PLUGIN_PATH=$bin
 src="videotestsrc num-buffers=$FRAMES is-live=false ! video/x-raw,width=1280,height=720,framerate=30/1 \
@@ -39,9 +39,9 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 sink="kvse2eesink stream-name=bench-%d endpoint-url=$endpoint aws-region=us-east-1 \
   access-key=$key_id secret-key=$secret retention-period=1 \
   identity=$work/camera.key recipients=$work/recipients.txt"
-for i in $(seq "$RUNS"); do cpu "fakesink sync=false"; done | median >"$work/fake"
-for i in $(seq "$RUNS"); do cpu "$(printf "$sink" "$i")"; done | median >"$work/kvs"
-fake=$(cat "$work/fake"); kvs=$(cat "$work/kvs")
+for i in $(seq "$RUNS"); do cpu "fakesink sync=false"; done | median >"$work/cpu-fakesink"
+for i in $(seq "$RUNS"); do cpu "$(printf "$sink" "$i")"; done | median >"$work/cpu-kvse2eesink"
+fake=$(cat "$work/cpu-fakesink"); kvs=$(cat "$work/cpu-kvse2eesink")
 awk -v f="$fake" -v k="$kvs" -v n="$FRAMES" 'BEGIN {
   printf "frames: %d (1280x720, 30 fps, x264 4 Mbps)\n", n
   printf "fakesink:    %.3f s CPU (median)\n", f
