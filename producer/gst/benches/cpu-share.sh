@@ -28,7 +28,8 @@ secret=$(sed -n 's/^aws_secret_access_key *= *//p' "$work/kvs/credentials")
 
 export GST_PLUGIN_PATH=$bin
 src="videotestsrc num-buffers=$FRAMES is-live=false ! video/x-raw,width=1280,height=720,framerate=30/1 \
-  ! x264enc speed-preset=veryfast tune=zerolatency key-int-max=30 bitrate=4000 threads=1 ! h264parse"
+  ! x264enc speed-preset=veryfast tune=zerolatency key-int-max=30 bitrate=4000 threads=1 ! h264parse \
+  ! video/x-h264,stream-format=avc,alignment=au"  # the same caps for both sinks
 
 cpu() { # prints user+system seconds of one gst-launch-1.0 run of "$src ! $1"
   /usr/bin/time -f '%U %S' -o "$work/time" gst-launch-1.0 -q $src ! $1 >/dev/null
@@ -39,8 +40,14 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 sink="kvse2eesink stream-name=bench-%d endpoint-url=$endpoint aws-region=us-east-1 \
   access-key=$key_id secret-key=$secret retention-period=1 \
   identity=$work/camera.key recipients=$work/recipients.txt"
-for i in $(seq "$RUNS"); do cpu "fakesink sync=false"; done | median >"$work/cpu-fakesink"
-for i in $(seq "$RUNS"); do cpu "$(printf "$sink" "$i")"; done | median >"$work/cpu-kvse2eesink"
+# Interleaved, so drift in the machine's load hits both sides alike.
+for i in $(seq "$RUNS"); do
+  cpu "fakesink sync=false" >>"$work/runs-fakesink"
+  cpu "$(printf "$sink" "$i")" >>"$work/runs-kvse2eesink"
+done
+median <"$work/runs-fakesink" >"$work/cpu-fakesink"
+median <"$work/runs-kvse2eesink" >"$work/cpu-kvse2eesink"
+echo "runs (s CPU): fakesink $(tr '\n' ' ' <"$work/runs-fakesink")| kvse2eesink $(tr '\n' ' ' <"$work/runs-kvse2eesink")"
 fake=$(cat "$work/cpu-fakesink"); kvs=$(cat "$work/cpu-kvse2eesink")
 awk -v f="$fake" -v k="$kvs" -v n="$FRAMES" 'BEGIN {
   printf "frames: %d (1280x720, 30 fps, x264 4 Mbps)\n", n
