@@ -351,13 +351,7 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Whether `name` satisfies KVS's stream-name rule: 1–256 chars of `[a-zA-Z0-9_.-]`.
-pub fn is_valid_stream_name(name: &str) -> bool {
-    (1..=256).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-}
+pub use kvs_e2ee_shared::kvs::is_valid_stream_name;
 
 #[cfg(test)]
 mod tests {

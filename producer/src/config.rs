@@ -192,8 +192,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// KVS stream names: 1–256 characters of `[a-zA-Z0-9_.-]` (CreateStream API).
 fn validate_stream_name(name: &str) -> Result<(), ConfigError> {
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
-    if name.is_empty() || name.len() > 256 || !name.chars().all(ok_char) {
+    if !kvs_e2ee_shared::kvs::is_valid_stream_name(name) {
         return Err(invalid(
             "--stream",
             format!("{name:?} is not a KVS stream name (1-256 of a-z A-Z 0-9 _ . -)"),
@@ -441,10 +440,7 @@ impl TryFrom<Cli> for Config {
             }
         }
         if let Some(region) = &cli.region
-            && (region.is_empty()
-                || !region
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+            && !kvs_e2ee_shared::kvs::is_valid_region(region)
         {
             return Err(invalid(
                 "--region",

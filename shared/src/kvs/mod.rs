@@ -33,6 +33,24 @@ pub(crate) mod test_support;
 #[cfg(test)]
 mod sdk_tests;
 
+/// Whether `name` satisfies KVS's stream-name rule: 1–256 characters of `[a-zA-Z0-9_.-]`
+/// (CreateStream API reference, `StreamName`).
+pub fn is_valid_stream_name(name: &str) -> bool {
+    (1..=256).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// Whether `region` looks like an AWS region name (`eu-west-1`): non-empty, lowercase
+/// ASCII letters, digits and `-`. A syntactic check only; the SDK resolves the endpoint.
+pub fn is_valid_region(region: &str) -> bool {
+    !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 /// How a stream is named in a request: by name or by ARN (KVS APIs take exactly one).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StreamId {
@@ -47,6 +65,25 @@ impl fmt::Display for StreamId {
         match self {
             Self::Name(n) => write!(f, "stream {n:?}"),
             Self::Arn(a) => write!(f, "stream {a}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn stream_names_and_regions_follow_the_aws_rules() {
+        assert!(is_valid_stream_name("cam-1_a.b"));
+        assert!(is_valid_stream_name(&"a".repeat(256)));
+        for bad in ["", "a b", "a/b", "é"] {
+            assert!(!is_valid_stream_name(bad), "{bad:?}");
+        }
+        assert!(!is_valid_stream_name(&"a".repeat(257)));
+        assert!(is_valid_region("eu-west-1"));
+        for bad in ["", "EU-WEST-1", "eu west 1", "eu_west_1"] {
+            assert!(!is_valid_region(bad), "{bad:?}");
         }
     }
 }

@@ -228,8 +228,7 @@ fn key_path(property: &'static str, value: Option<&str>) -> Result<PathBuf, Sett
 
 /// KVS stream names: 1–256 characters of `[a-zA-Z0-9_.-]` (CreateStream API).
 fn validate_stream_name(name: &str) -> Result<(), SettingsError> {
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
-    if name.is_empty() || name.len() > 256 || !name.chars().all(ok_char) {
+    if !kvs_e2ee_shared::kvs::is_valid_stream_name(name) {
         return Err(invalid(
             "stream-name",
             format!("{name:?} is not a KVS stream name (1-256 of a-z A-Z 0-9 _ . -)"),
@@ -239,8 +238,7 @@ fn validate_stream_name(name: &str) -> Result<(), SettingsError> {
 }
 
 fn validate_region(region: &str) -> Result<(), SettingsError> {
-    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
-    if region.is_empty() || !region.chars().all(ok_char) {
+    if !kvs_e2ee_shared::kvs::is_valid_region(region) {
         return Err(invalid(
             "aws-region",
             format!("{region:?} is not an AWS region name like eu-west-1"),
