@@ -30,7 +30,7 @@ use kvs_e2ee_keys::{Identity, KeyKind};
 use kvs_e2ee_producer::engine::package::Packager;
 use kvs_e2ee_producer::media::{CODEC_ID_H264, MediaFrame, SourceEvent, TrackInfo};
 use kvs_e2ee_producer::source::MediaReader;
-use kvs_e2ee_shared::envelope::{OpenerConfig, SecretKey};
+use kvs_e2ee_shared::envelope::{FrameCipher, OpenerConfig, SecretKey};
 use kvs_e2ee_shared::kvs::StreamId;
 use kvs_e2ee_shared::kvs::ack::AckEventType;
 use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
@@ -131,7 +131,8 @@ struct Bench {
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
-    Encrypted,
+    /// Sealed with the producer's `Packager`, frames under this cipher.
+    Encrypted(FrameCipher),
     Plaintext,
 }
 
@@ -261,7 +262,13 @@ impl Bench {
         let mut getmedia: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
         let mut viewer: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
         for _ in 0..LIVE_ROUNDS {
-            for (i, mode) in [Mode::Plaintext, Mode::Encrypted].into_iter().enumerate() {
+            for (i, mode) in [
+                Mode::Plaintext,
+                Mode::Encrypted(FrameCipher::fastest_here()),
+            ]
+            .into_iter()
+            .enumerate()
+            {
                 let (g, v) = self.live_run(mode).await;
                 println!(
                     "  {mode:?}: handed -> GetMedia reader p50 {:.2} ms p99 {:.2} ms; handed -> viewer out p50 {:.2} ms p99 {:.2} ms",
@@ -274,7 +281,13 @@ impl Bench {
                 viewer[i].extend(v);
             }
         }
-        for (i, mode) in [Mode::Plaintext, Mode::Encrypted].into_iter().enumerate() {
+        for (i, mode) in [
+            Mode::Plaintext,
+            Mode::Encrypted(FrameCipher::fastest_here()),
+        ]
+        .into_iter()
+        .enumerate()
+        {
             println!(
                 "  all {mode:?} ({} frames): handed -> GetMedia reader p50 {:.2} ms p99 {:.2} ms; handed -> viewer out p50 {:.2} ms p99 {:.2} ms",
                 viewer[i].len(),
@@ -306,7 +319,7 @@ impl Bench {
         let media = client.media_client(&endpoint);
         let mut body = get_media(&media, &id, &StartSelector::Now).await.unwrap();
         let seen_out = Arc::new(Mutex::new(Vec::new()));
-        let mut pipe = (mode == Mode::Encrypted).then(|| {
+        let mut pipe = matches!(mode, Mode::Encrypted(_)).then(|| {
             Pipeline::new(
                 PipelineConfig {
                     opener: OpenerConfig {
@@ -359,7 +372,7 @@ impl Bench {
             .await;
         let seen_raw = reader.await.unwrap();
         let seen_out = match mode {
-            Mode::Encrypted => seen_out.lock().unwrap().clone(),
+            Mode::Encrypted(_) => seen_out.lock().unwrap().clone(),
             Mode::Plaintext => seen_raw.clone(),
         };
         let lat = |seen: &[(u64, Instant)]| -> Vec<f64> {
@@ -379,15 +392,24 @@ impl Bench {
 
     async fn producer(&self, clip: &Path) {
         println!(
-            "\n## producer: {} s 1080p 4 Mbps clip, unpaced, encrypted vs plaintext",
+            "\n## producer: {} s 1080p 4 Mbps clip, unpaced, encrypted (each frame cipher) vs plaintext",
             CLIP_SECONDS * LONG_LOOPS
         );
-        let mut cpu: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-        let mut wall: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-        let mut first: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-        let mut pcpu: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        let modes = [
+            Mode::Plaintext,
+            Mode::Encrypted(FrameCipher::Aes256Gcm),
+            Mode::Encrypted(FrameCipher::ChaCha20Poly1305),
+        ];
+        println!(
+            "  this CPU's `--frame-cipher auto`: {}",
+            FrameCipher::fastest_here()
+        );
+        let mut cpu: [Vec<f64>; 3] = Default::default();
+        let mut wall: [Vec<f64>; 3] = Default::default();
+        let mut first: [Vec<f64>; 3] = Default::default();
+        let mut pcpu: [Vec<f64>; 3] = Default::default();
         for _ in 0..PRODUCER_ROUNDS {
-            for (i, mode) in [Mode::Plaintext, Mode::Encrypted].into_iter().enumerate() {
+            for (i, mode) in modes.into_iter().enumerate() {
                 let stream = self.new_stream().await;
                 let s = self
                     .put(&stream, mode, Source::Clip(clip.to_owned()), None)
@@ -407,27 +429,30 @@ impl Bench {
                 first[i].push(f);
             }
         }
-        let (c0, c1) = (median(&mut cpu[0]), median(&mut cpu[1]));
-        let (w0, w1) = (median(&mut wall[0]), median(&mut wall[1]));
-        let (p0, p1) = (median(&mut pcpu[0]), median(&mut pcpu[1]));
-        println!(
-            "  median process CPU (client + kvs-local): plaintext {p0:.3} s, encrypted {p1:.3} s, ratio {:.3}",
-            p1 / p0
+        let (c0, p0, w0) = (
+            median(&mut cpu[0]),
+            median(&mut pcpu[0]),
+            median(&mut wall[0]),
         );
         println!(
-            "  median client CPU: plaintext {c0:.3} s, encrypted {c1:.3} s, ratio {:.3}",
-            c1 / c0
+            "  median plaintext: client CPU {c0:.3} s, process CPU (client + kvs-local) {p0:.3} s, wall {w0:.3} s, first PERSISTED {:.1} ms",
+            median(&mut first[0])
         );
-        println!(
-            "  median wall: plaintext {w0:.3} s, encrypted {w1:.3} s, ratio {:.3} (throughput ratio {:.3})",
-            w1 / w0,
-            w0 / w1
-        );
-        println!(
-            "  median first PERSISTED: plaintext {:.1} ms, encrypted {:.1} ms",
-            median(&mut first[0]),
-            median(&mut first[1])
-        );
+        for (i, mode) in modes.into_iter().enumerate().skip(1) {
+            let (c, p, w) = (
+                median(&mut cpu[i]),
+                median(&mut pcpu[i]),
+                median(&mut wall[i]),
+            );
+            println!(
+                "  median {mode:?}: client CPU {c:.3} s (ratio {:.3}), process CPU {p:.3} s (ratio {:.3}), wall {w:.3} s (ratio {:.3}, throughput ratio {:.3}), first PERSISTED {:.1} ms",
+                c / c0,
+                p / p0,
+                w / w0,
+                w0 / w,
+                median(&mut first[i])
+            );
+        }
     }
 
     fn rss(&self, clips: &Clips, rt: &tokio::runtime::Runtime) {
@@ -603,14 +628,17 @@ enum Packer {
 impl Packer {
     fn new(mode: Mode, keys: &Keys, stream: &str) -> Self {
         match mode {
-            Mode::Encrypted => Self::Encrypted {
-                packager: Box::new(Packager::new(
-                    stream.to_owned(),
-                    keys.camera.clone(),
-                    vec![keys.viewer.public_key()],
-                    FRAGMENT_MS,
-                    StdRng::seed_from_u64(8),
-                )),
+            Mode::Encrypted(cipher) => Self::Encrypted {
+                packager: Box::new(
+                    Packager::new(
+                        stream.to_owned(),
+                        keys.camera.clone(),
+                        vec![keys.viewer.public_key()],
+                        FRAGMENT_MS,
+                        StdRng::seed_from_u64(8),
+                    )
+                    .with_frame_cipher(cipher),
+                ),
                 header_sent: false,
                 open_sent: 0,
             },

@@ -26,6 +26,7 @@ use kvs_e2ee_producer::config::{
     Config as CameraConfig, Credentials as CameraCredentials, Input, IotConfig, Source,
 };
 use kvs_e2ee_producer::engine::{EngineConfig, EngineStats};
+use kvs_e2ee_shared::envelope::FrameCipher;
 use kvs_e2ee_shared::kvs::StreamId;
 use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
 use kvs_e2ee_shared::kvs::control;
@@ -202,6 +203,7 @@ async fn run_on(
             region: Some(server.region().to_owned()),
             create_stream: None,
             fragment_duration: Duration::from_secs(2),
+            frame_cipher: FrameCipher::fastest_here(),
             buffer_size: 64 << 20,
             spool: None,
             stats_interval: None,

@@ -24,7 +24,7 @@ use kvs_e2ee_consumer::{FailureKind, Outcome};
 use kvs_e2ee_keys::{Identity, KeyKind};
 use kvs_e2ee_producer::config::{Config as CameraConfig, Credentials, Input, Source};
 use kvs_e2ee_producer::engine::EngineConfig;
-use kvs_e2ee_shared::envelope::{PublicKey, SecretKey};
+use kvs_e2ee_shared::envelope::{FrameCipher, PublicKey, SecretKey};
 use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
 use kvs_e2ee_shared::mkv::{Demuxer, Event, Muxer, MuxerConfig, TrackEntry};
 use kvs_local::RunningServer;
@@ -184,6 +184,7 @@ async fn stream(server: &RunningServer, name: &str, camera: &Path, recipients: &
         region: Some(server.region().to_owned()),
         create_stream: Some(24),
         fragment_duration: Duration::from_secs(1),
+        frame_cipher: FrameCipher::ChaCha20Poly1305,
         buffer_size: 64 << 20,
         spool: None,
         stats_interval: None,

@@ -15,6 +15,7 @@ use kvs_e2ee_producer::config::{Config as CameraConfig, Credentials, Input, IotC
 use kvs_e2ee_producer::engine::EngineConfig;
 use kvs_e2ee_producer::media::SourceEvent;
 use kvs_e2ee_producer::source::MediaReader;
+use kvs_e2ee_shared::envelope::FrameCipher;
 use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
 use kvs_e2ee_shared::kvs::iot::IotConfig as ProviderConfig;
 use rand::rand_core::UnwrapErr;
@@ -151,6 +152,7 @@ async fn thirty_second_clip_with_credentials_expiring_every_three_seconds_arrive
         region: Some(server.region().to_owned()),
         create_stream: None,
         fragment_duration: Duration::from_secs(2),
+        frame_cipher: FrameCipher::fastest_here(),
         buffer_size: 64 << 20,
         spool: None,
         stats_interval: None,

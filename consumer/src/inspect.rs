@@ -175,12 +175,13 @@ fn describe_header(line: &mut String, h: &Header) {
     let recipients: Vec<String> = h.stanzas.iter().map(|s| s.key_id.to_string()).collect();
     let _ = write!(
         line,
-        "{kind} seq {} stream {:?} camera {} session {} start-timecode {} sealed-codec-bytes {} recipients {}",
+        "{kind} seq {} stream {:?} camera {} session {} start-timecode {} frame-cipher {} sealed-codec-bytes {} recipients {}",
         c.seq,
         c.stream_name,
         c.camera,
         c.session,
         c.start_timecode,
+        c.cipher,
         c.sealed_codec.len(),
         recipients.join(","),
     );

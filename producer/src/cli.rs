@@ -63,6 +63,11 @@ pub struct Cli {
     #[arg(long, value_name = "DURATION", default_value = "2s")]
     pub fragment_duration: String,
 
+    /// Frame cipher: `auto` picks AES-256-GCM on CPUs with AES instructions and
+    /// ChaCha20-Poly1305 elsewhere; viewers read both.
+    #[arg(long, value_name = "CIPHER", default_value = "auto")]
+    pub frame_cipher: String,
+
     /// Most bytes of fragments kept until KVS persists them (e.g. 64MiB, 60MB);
     /// when full, the oldest are dropped and counted.
     #[arg(long, value_name = "SIZE", default_value = "60MB")]

@@ -7,6 +7,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use kvs_e2ee_shared::envelope::FrameCipher;
+
 use crate::annexb::{Codec, FrameRate};
 use crate::cli::{Cli, SourceFormat};
 use crate::fragmenter::KVS_MAX_FRAGMENT_DURATION_MS;
@@ -130,6 +132,8 @@ pub struct Config {
     pub create_stream: Option<u32>,
     /// Target fragment duration.
     pub fragment_duration: Duration,
+    /// The AEAD frames are sealed with (`--frame-cipher`).
+    pub frame_cipher: FrameCipher,
     /// Buffer (or spool) capacity in bytes.
     pub buffer_size: u64,
     /// On-disk spool directory.
@@ -492,6 +496,7 @@ impl TryFrom<Cli> for Config {
                 d => Some(d),
             },
         };
+        let frame_cipher = parse_frame_cipher(&cli.frame_cipher)?;
         let credentials = parse_iot(&cli)?;
         Ok(Self {
             stream_name: cli.stream,
@@ -502,6 +507,7 @@ impl TryFrom<Cli> for Config {
             region: cli.region,
             create_stream,
             fragment_duration,
+            frame_cipher,
             buffer_size,
             spool: cli.spool,
             stats_interval,
@@ -520,6 +526,19 @@ impl fmt::Display for Input {
 }
 
 /// A human summary (paths only: no key material is ever read here).
+/// `--frame-cipher`: `auto` (the faster one on this CPU) or a cipher's name.
+fn parse_frame_cipher(value: &str) -> Result<FrameCipher, ConfigError> {
+    if value.eq_ignore_ascii_case("auto") {
+        return Ok(FrameCipher::fastest_here());
+    }
+    value.parse().map_err(|_| {
+        invalid(
+            "--frame-cipher",
+            format!("{value:?}: expected auto, chacha20-poly1305 or aes-256-gcm"),
+        )
+    })
+}
+
 impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "stream:            {}", self.stream_name)?;
@@ -556,6 +575,7 @@ impl fmt::Display for Config {
             writeln!(f, "create stream:     yes, retention {h} h")?;
         }
         writeln!(f, "fragment duration: {:?}", self.fragment_duration)?;
+        writeln!(f, "frame cipher:      {}", self.frame_cipher)?;
         match &self.spool {
             Some(dir) => writeln!(
                 f,
@@ -628,6 +648,7 @@ mod tests {
                 create_stream: false,
                 retention_hours: None,
                 fragment_duration: "2s".into(),
+                frame_cipher: "auto".into(),
                 buffer_size: "60MB".into(),
                 spool: None,
                 stats: None,
@@ -638,6 +659,25 @@ mod tests {
 
     fn sample(name: &str) -> String {
         data(name).to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn frame_cipher_is_auto_by_default_and_named_ciphers_are_taken() {
+        let fx = Fixture::new();
+        let cfg = Config::try_from(fx.cli(&sample("sample-320x240.mkv"))).unwrap();
+        assert_eq!(cfg.frame_cipher, FrameCipher::fastest_here());
+        for cipher in FrameCipher::ALL {
+            let mut cli = fx.cli(&sample("sample-320x240.mkv"));
+            cli.frame_cipher = cipher.name().to_uppercase();
+            assert_eq!(Config::try_from(cli).unwrap().frame_cipher, cipher);
+        }
+        let mut cli = fx.cli(&sample("sample-320x240.mkv"));
+        cli.frame_cipher = "rot13".into();
+        let err = Config::try_from(cli).unwrap_err().to_string();
+        assert!(
+            err.contains("--frame-cipher") && err.contains("rot13"),
+            "{err}"
+        );
     }
 
     #[test]

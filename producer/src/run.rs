@@ -390,7 +390,8 @@ pub async fn prepare(config: Config, client: ClientConfig) -> Result<Prepared, R
         recipients,
         fragment_ms,
         rand::rand_core::UnwrapErr(rand::rngs::SysRng),
-    );
+    )
+    .with_frame_cipher(config.frame_cipher);
     let not_before_ms = store
         .newest_timecode()
         // The newest spooled fragment may span up to KVS's longest fragment.

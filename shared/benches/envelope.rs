@@ -1,17 +1,20 @@
-//! Envelope costs: frame seal/open throughput against raw ChaCha20-Poly1305 on the same
-//! frames, and per-fragment key wrapping (seal side) / unwrapping (open side).
+//! Envelope costs: frame seal/open throughput of each frame cipher against the raw AEAD
+//! (aws-lc-rs, and RustCrypto's ChaCha20-Poly1305 for reference) on the same frames, and
+//! per-fragment key wrapping (seal side) / unwrapping (open side).
 //!
 //! `cargo bench -p kvs-e2ee-shared --bench envelope` (numbers in docs/BENCHMARKS.md).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 
+use aws_lc_rs::aead::{self, LessSafeKey, UnboundKey};
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use kvs_e2ee_shared::envelope::frame::{FrameKey, FrameMeta};
 use kvs_e2ee_shared::envelope::{
-    FragmentOpener, OpenerConfig, SecretKey, SessionConfig, SessionSealer, TrackCodecData,
+    FragmentOpener, FrameCipher, OpenerConfig, SecretKey, SessionConfig, SessionSealer,
+    TrackCodecData,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -27,7 +30,11 @@ fn tracks() -> Vec<TrackCodecData> {
     }]
 }
 
-fn sealer(rng: &mut StdRng, recipients: usize) -> (SessionSealer, SecretKey, Vec<SecretKey>) {
+fn sealer(
+    rng: &mut StdRng,
+    recipients: usize,
+    frame_cipher: FrameCipher,
+) -> (SessionSealer, SecretKey, Vec<SecretKey>) {
     let camera = SecretKey::generate(rng);
     let viewers: Vec<SecretKey> = (0..recipients).map(|_| SecretKey::generate(rng)).collect();
     let s = SessionSealer::new(
@@ -36,6 +43,7 @@ fn sealer(rng: &mut StdRng, recipients: usize) -> (SessionSealer, SecretKey, Vec
             camera: camera.clone(),
             recipients: viewers.iter().map(SecretKey::public_key).collect(),
             tracks: tracks(),
+            frame_cipher,
         },
         rng,
     )
@@ -43,69 +51,128 @@ fn sealer(rng: &mut StdRng, recipients: usize) -> (SessionSealer, SecretKey, Vec
     (s, camera, viewers)
 }
 
+fn raw_key(cipher: FrameCipher) -> LessSafeKey {
+    let alg = match cipher {
+        FrameCipher::ChaCha20Poly1305 => &aead::CHACHA20_POLY1305,
+        _ => &aead::AES_256_GCM,
+    };
+    LessSafeKey::new(UnboundKey::new(alg, &[7u8; 32]).unwrap())
+}
+
 fn frames(c: &mut Criterion) {
-    let mut rng = StdRng::seed_from_u64(1);
-    let (mut s, _, _) = sealer(&mut rng, 1);
-    s.begin_fragment(0, &mut rng).unwrap();
-    let raw = ChaCha20Poly1305::new(&Key::from([7u8; 32]));
     let aad = [0u8; 53];
-    let key = FrameKey::new(&[9u8; 32], [3u8; 32]);
     let meta = FrameMeta {
         track: 1,
         timecode: 0,
         keyframe: true,
         index: 0,
     };
+    let rustcrypto = ChaCha20Poly1305::new(&Key::from([7u8; 32]));
 
     let mut g = c.benchmark_group("frame_seal");
     for (size, name) in SIZES {
         g.throughput(Throughput::Bytes(size as u64));
         let mut buf = vec![0x5au8; size];
-        g.bench_function(BenchmarkId::new("envelope", name), |b| {
-            b.iter(|| black_box(s.seal_frame_detached(1, 0, true, &mut buf).unwrap()))
-        });
-        g.bench_function(BenchmarkId::new("raw_chacha20poly1305", name), |b| {
-            b.iter(|| {
-                black_box(
-                    raw.encrypt_inout_detached(&Nonce::default(), &aad, buf.as_mut_slice().into())
-                        .unwrap(),
-                )
-            })
-        });
+        for cipher in FrameCipher::ALL {
+            let mut rng = StdRng::seed_from_u64(1);
+            let (mut s, _, _) = sealer(&mut rng, 1, cipher);
+            s.begin_fragment(0, &mut rng).unwrap();
+            g.bench_function(BenchmarkId::new(format!("envelope_{cipher}"), name), |b| {
+                b.iter(|| black_box(s.seal_frame_detached(1, 0, true, &mut buf).unwrap()))
+            });
+            let raw = raw_key(cipher);
+            g.bench_function(BenchmarkId::new(format!("raw_{cipher}"), name), |b| {
+                b.iter(|| {
+                    let nonce = aead::Nonce::assume_unique_for_key([0; 12]);
+                    black_box(
+                        raw.seal_in_place_separate_tag(nonce, aead::Aad::from(&aad), &mut buf)
+                            .unwrap(),
+                    )
+                })
+            });
+        }
+        g.bench_function(
+            BenchmarkId::new("rustcrypto_chacha20-poly1305", name),
+            |b| {
+                b.iter(|| {
+                    black_box(
+                        rustcrypto
+                            .encrypt_inout_detached(
+                                &Nonce::default(),
+                                &aad,
+                                buf.as_mut_slice().into(),
+                            )
+                            .unwrap(),
+                    )
+                })
+            },
+        );
     }
     g.finish();
 
     let mut g = c.benchmark_group("frame_open");
     for (size, name) in SIZES {
         g.throughput(Throughput::Bytes(size as u64));
-        let mut ct = vec![0x5au8; size];
-        let tag = key.seal_in_place(&meta, &mut ct);
-        g.bench_function(BenchmarkId::new("envelope", name), |b| {
-            b.iter_batched_ref(
-                || ct.clone(),
-                |buf| key.open_in_place(&meta, buf, &tag).unwrap(),
-                BatchSize::LargeInput,
-            )
-        });
-        let mut raw_ct = vec![0x5au8; size];
-        let raw_tag = raw
-            .encrypt_inout_detached(&Nonce::default(), &aad, raw_ct.as_mut_slice().into())
+        for cipher in FrameCipher::ALL {
+            let key = FrameKey::new(&[9u8; 32], [3u8; 32], cipher);
+            let mut ct = vec![0x5au8; size];
+            let tag = key.seal_in_place(&meta, &mut ct);
+            g.bench_function(BenchmarkId::new(format!("envelope_{cipher}"), name), |b| {
+                b.iter_batched_ref(
+                    || ct.clone(),
+                    |buf| key.open_in_place(&meta, buf, &tag).unwrap(),
+                    BatchSize::LargeInput,
+                )
+            });
+            let raw = raw_key(cipher);
+            let mut raw_ct = vec![0x5au8; size];
+            let raw_tag = raw
+                .seal_in_place_separate_tag(
+                    aead::Nonce::assume_unique_for_key([0; 12]),
+                    aead::Aad::from(&aad),
+                    &mut raw_ct,
+                )
+                .unwrap();
+            g.bench_function(BenchmarkId::new(format!("raw_{cipher}"), name), |b| {
+                b.iter_batched_ref(
+                    || raw_ct.clone(),
+                    |buf| {
+                        raw.open_in_place_separate_tag(
+                            aead::Nonce::assume_unique_for_key([0; 12]),
+                            aead::Aad::from(&aad),
+                            raw_tag.as_ref(),
+                            buf,
+                        )
+                        .map(|_| ())
+                        .unwrap()
+                    },
+                    BatchSize::LargeInput,
+                )
+            });
+        }
+        let mut rc_ct = vec![0x5au8; size];
+        let rc_tag = rustcrypto
+            .encrypt_inout_detached(&Nonce::default(), &aad, rc_ct.as_mut_slice().into())
             .unwrap();
-        g.bench_function(BenchmarkId::new("raw_chacha20poly1305", name), |b| {
-            b.iter_batched_ref(
-                || raw_ct.clone(),
-                |buf| {
-                    raw.decrypt_inout_detached(
-                        &Nonce::default(),
-                        &aad,
-                        buf.as_mut_slice().into(),
-                        &Tag::from(raw_tag),
-                    )
-                    .unwrap()
-                },
-                BatchSize::LargeInput,
-            )
-        });
+        g.bench_function(
+            BenchmarkId::new("rustcrypto_chacha20-poly1305", name),
+            |b| {
+                b.iter_batched_ref(
+                    || rc_ct.clone(),
+                    |buf| {
+                        rustcrypto
+                            .decrypt_inout_detached(
+                                &Nonce::default(),
+                                &aad,
+                                buf.as_mut_slice().into(),
+                                &Tag::from(rc_tag),
+                            )
+                            .unwrap()
+                    },
+                    BatchSize::LargeInput,
+                )
+            },
+        );
     }
     g.finish();
 }
@@ -114,7 +181,7 @@ fn key_wrapping(c: &mut Criterion) {
     let mut g = c.benchmark_group("fragment_key");
     for n in [1usize, 8] {
         let mut rng = StdRng::seed_from_u64(2);
-        let (mut s, camera, viewers) = sealer(&mut rng, n);
+        let (mut s, camera, viewers) = sealer(&mut rng, n, FrameCipher::ChaCha20Poly1305);
         let mut tc = 0u64;
         g.bench_function(BenchmarkId::new("seal_begin_fragment", n), |b| {
             b.iter(|| {

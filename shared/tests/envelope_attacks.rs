@@ -7,8 +7,8 @@ mod common;
 use common::{Item, STREAM, World, getmedia_segments, produce, read};
 use kvs_e2ee_shared::envelope::tags::{MAX_NAME_LEN, MAX_TAGS_PER_FRAGMENT, MAX_VALUE_LEN};
 use kvs_e2ee_shared::envelope::{
-    Disposition, FragmentOpener, OpenError, OpenerConfig, SealError, SecretKey, SessionConfig,
-    SessionSealer, TagEvent,
+    Disposition, FragmentOpener, FrameCipher, OpenError, OpenerConfig, SealError, SecretKey,
+    SessionConfig, SessionSealer, TagEvent,
 };
 
 fn run_case(name: &str) {
@@ -192,6 +192,7 @@ fn sealer_refuses_too_many_recipients_with_limit() {
             camera: w.camera.clone(),
             recipients: keys.clone(),
             tracks: World::tracks(),
+            frame_cipher: FrameCipher::ChaCha20Poly1305,
         },
         &mut w.rng,
     )
@@ -229,6 +230,7 @@ fn tags_never_exceed_kvs_limits_even_at_max_recipients() {
             camera: w.camera.clone(),
             recipients: vec![w.viewer.public_key()],
             tracks: tracks.clone(),
+            frame_cipher: FrameCipher::ChaCha20Poly1305,
         },
         &mut w.rng,
     )
@@ -243,6 +245,7 @@ fn tags_never_exceed_kvs_limits_even_at_max_recipients() {
             camera: w.camera.clone(),
             recipients,
             tracks,
+            frame_cipher: FrameCipher::ChaCha20Poly1305,
         },
         &mut w.rng,
     )

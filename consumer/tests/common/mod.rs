@@ -9,7 +9,8 @@ use kvs_e2ee_consumer::pipeline::{
 };
 use kvs_e2ee_consumer::report::Summary;
 use kvs_e2ee_shared::envelope::{
-    OpenerConfig, PublicKey, SecretKey, SessionConfig, SessionSealer, Tag, TrackCodecData,
+    FrameCipher, OpenerConfig, PublicKey, SecretKey, SessionConfig, SessionSealer, Tag,
+    TrackCodecData,
 };
 use kvs_e2ee_shared::kvs::getmedia::{
     TAG_CONTINUATION_TOKEN, TAG_FRAGMENT_NUMBER, TAG_MILLIS_BEHIND_NOW, TAG_PRODUCER_TIMESTAMP,
@@ -70,6 +71,7 @@ impl World {
                 camera: camera.clone(),
                 recipients: vec![self.viewer.public_key()],
                 tracks: codec_tracks(),
+                frame_cipher: FrameCipher::ChaCha20Poly1305,
             },
             &mut self.rng,
         )

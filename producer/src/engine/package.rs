@@ -12,7 +12,7 @@
 
 use bytes::{Bytes, BytesMut};
 use kvs_e2ee_shared::envelope::{
-    PublicKey, SealError, SecretKey, SessionConfig, SessionSealer, TrackCodecData,
+    FrameCipher, PublicKey, SealError, SecretKey, SessionConfig, SessionSealer, TrackCodecData,
 };
 use kvs_e2ee_shared::mkv::{MkvError, Muxer, MuxerConfig, TrackEntry, TrackType};
 use rand_core::CryptoRng;
@@ -104,6 +104,7 @@ pub struct Packager<R> {
     camera: SecretKey,
     recipients: Vec<PublicKey>,
     fragment_ms: i64,
+    frame_cipher: FrameCipher,
     rng: R,
     session: Option<Session>,
     sessions_started: u64,
@@ -134,7 +135,8 @@ fn codec_data(t: &TrackInfo) -> TrackCodecData {
 }
 
 impl<R: CryptoRng> Packager<R> {
-    /// A packager for `stream_name`, sealing with `camera` for `recipients`.
+    /// A packager for `stream_name`, sealing with `camera` for `recipients`, frames
+    /// with [`FrameCipher::fastest_here`] (see [`Packager::with_frame_cipher`]).
     pub fn new(
         stream_name: String,
         camera: SecretKey,
@@ -147,11 +149,18 @@ impl<R: CryptoRng> Packager<R> {
             camera,
             recipients,
             fragment_ms,
+            frame_cipher: FrameCipher::fastest_here(),
             rng,
             session: None,
             sessions_started: 0,
             open: None,
         }
+    }
+
+    /// Seals frames with `cipher` from the next session on.
+    pub fn with_frame_cipher(mut self, cipher: FrameCipher) -> Self {
+        self.frame_cipher = cipher;
+        self
     }
 
     /// The Matroska header of the current session, once tracks are known.
@@ -233,6 +242,7 @@ impl<R: CryptoRng> Packager<R> {
                 camera: self.camera.clone(),
                 recipients: self.recipients.clone(),
                 tracks: tracks.iter().map(codec_data).collect(),
+                frame_cipher: self.frame_cipher,
             },
             &mut self.rng,
         )?;
@@ -246,6 +256,7 @@ impl<R: CryptoRng> Packager<R> {
             session = number,
             tracks = tracks.len(),
             max_recipients = sealer.max_recipients(),
+            frame_cipher = %self.frame_cipher,
             "tracks known: starting an encrypted session"
         );
         self.session = Some(Session {

@@ -5,6 +5,7 @@
 //! `docs/FORMAT.md` §Header; every integer is big-endian, every length is bounded before use,
 //! and a header must be consumed exactly (no trailing bytes).
 
+use super::frame::FrameCipher;
 use super::key::KeyId;
 use super::wrap::{ENC_LEN, STANZA_LEN, Stanza, WRAPPED_LEN};
 
@@ -67,6 +68,8 @@ pub struct ChainLink {
 pub struct HeaderCore {
     /// Fragment header or end record.
     pub kind: RecordKind,
+    /// The AEAD of this fragment's frames (an end record names its session's).
+    pub cipher: FrameCipher,
     /// KVS stream name the camera writes to (binds fragments to their stream).
     pub stream_name: String,
     /// Key id of the camera's static key (the HPKE sender key).
@@ -234,6 +237,7 @@ impl HeaderCore {
         let mut out = Vec::with_capacity(128 + name.len() + self.sealed_codec.len());
         out.push(VERSION);
         out.push(self.kind as u8);
+        out.push(self.cipher.id());
         out.extend_from_slice(&(name.len() as u16).to_be_bytes());
         out.extend_from_slice(name);
         out.extend_from_slice(&self.camera.to_bytes());
@@ -281,6 +285,12 @@ impl HeaderCore {
             2 => RecordKind::End,
             _ => return Err(r.invalid("kind", "neither fragment (1) nor end (2)")),
         };
+        let cipher = FrameCipher::from_id(r.u8("frame cipher")?).ok_or_else(|| {
+            r.invalid(
+                "frame cipher",
+                "neither ChaCha20-Poly1305 (1) nor AES-256-GCM (2)",
+            )
+        })?;
         let name_len = r.u16("stream name length")? as usize;
         if name_len == 0 || name_len > MAX_STREAM_NAME_LEN {
             return Err(r.invalid("stream name length", "must be 1..=256"));
@@ -313,6 +323,7 @@ impl HeaderCore {
         }
         Ok(Self {
             kind,
+            cipher,
             stream_name,
             camera,
             session,
@@ -461,6 +472,7 @@ mod tests {
         Header {
             core: HeaderCore {
                 kind: RecordKind::Fragment,
+                cipher: FrameCipher::ChaCha20Poly1305,
                 stream_name: "cam-1".into(),
                 camera: KeyId::from_bytes([7; 8]),
                 session: SessionId([9; 16]),
@@ -516,6 +528,34 @@ mod tests {
             Header::decode(&bytes),
             Err(HeaderError::UnknownVersion { version: 2 })
         ));
+    }
+
+    #[test]
+    fn frame_cipher_round_trips_and_unknown_ids_are_refused() {
+        for cipher in FrameCipher::ALL {
+            let mut h = sample();
+            h.core.cipher = cipher;
+            let (bytes, _) = h.encode().expect("encodes");
+            assert_eq!(bytes[2], cipher.id());
+            assert_eq!(
+                Header::decode(&bytes).expect("decodes").0.core.cipher,
+                cipher
+            );
+        }
+        for id in [0u8, 3, 0xff] {
+            let (mut bytes, _) = sample().encode().expect("encodes");
+            bytes[2] = id;
+            assert!(
+                matches!(
+                    Header::decode(&bytes),
+                    Err(HeaderError::Invalid {
+                        field: "frame cipher",
+                        ..
+                    })
+                ),
+                "cipher id {id} must be refused"
+            );
+        }
     }
 
     #[test]

@@ -19,6 +19,11 @@ pub const HKDF_SALT: &[u8] = b"kvs-e2ee/v1";
 /// FORMAT.md §Frames. One key per fragment, so frame-index nonces never repeat under a key.
 pub const FRAME_KEY_LABEL: &[u8] = b"kvs-e2ee/v1/frame-key";
 
+/// HKDF-Expand info for the frame key of a fragment whose header names AES-256-GCM
+/// (FORMAT.md §Frames): a different label per frame cipher, so one `K` never keys two
+/// algorithms.
+pub const FRAME_KEY_AES_256_GCM_LABEL: &[u8] = b"kvs-e2ee/v1/frame-key/aes-256-gcm";
+
 /// HKDF-Expand info for the codec-data key (FORMAT.md §Codec data). Distinct from the frame
 /// key so the codec ciphertext (nonce 0) can never collide with frame 0's nonce.
 pub const CODEC_KEY_LABEL: &[u8] = b"kvs-e2ee/v1/codec-key";
@@ -71,6 +76,10 @@ mod tests {
         let k1 = [1u8; KEY_LEN];
         let k2 = [2u8; KEY_LEN];
         assert_ne!(*derive(&k1, FRAME_KEY_LABEL), *derive(&k1, CODEC_KEY_LABEL));
+        assert_ne!(
+            *derive(&k1, FRAME_KEY_LABEL),
+            *derive(&k1, FRAME_KEY_AES_256_GCM_LABEL)
+        );
         assert_ne!(*derive(&k1, FRAME_KEY_LABEL), *derive(&k2, FRAME_KEY_LABEL));
         assert_eq!(*derive(&k1, FRAME_KEY_LABEL), *derive(&k1, FRAME_KEY_LABEL));
     }

@@ -2,7 +2,8 @@
 //!
 //! A camera seals every fragment (one Matroska Cluster) under a fresh content key `K`,
 //! wrapped for each viewer with HPKE Auth mode; headers travel as KVS fragment metadata
-//! (MKV `Tags`); each frame is ChaCha20-Poly1305 in place; a hash chain over fragments
+//! (MKV `Tags`); each frame is sealed in place (ChaCha20-Poly1305, or AES-256-GCM where the
+//! CPU has AES instructions); a hash chain over fragments
 //! lets a viewer detect deletion, truncation, reordering, replay and splicing.
 //!
 //! # Producer
@@ -23,6 +24,7 @@
 //!             video: Some((1280, 720)),
 //!             audio: None,
 //!         }],
+//!         frame_cipher: FrameCipher::fastest_here(),
 //!     },
 //!     &mut rng,
 //! )?;
@@ -84,7 +86,7 @@ pub mod tags;
 pub mod wrap;
 
 pub use chain::{ChainEvent, ChainVerifier, Disposition};
-pub use frame::TAG_LEN;
+pub use frame::{FrameCipher, TAG_LEN};
 pub use header::{SessionId, TrackCodecData};
 pub use key::{KeyId, PublicKey, SecretKey};
 pub use open::{FragmentInfo, FragmentOpener, FragmentStart, OpenError, OpenerConfig, TagEvent};

@@ -11,7 +11,7 @@ use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
 
 use super::chain::{ChainEvent, ChainVerifier, Disposition, EndLink, LinkInfo};
-use super::frame::{FragmentDigest, FrameKey, FrameMeta, TAG_LEN};
+use super::frame::{FragmentDigest, FrameCipher, FrameKey, FrameMeta, TAG_LEN};
 use super::header::{
     ChainLink, Header, HeaderError, RecordKind, SessionId, TrackCodecData, decode_codec,
 };
@@ -138,6 +138,8 @@ pub struct FragmentInfo {
     pub camera: KeyId,
     /// Cluster timecode the header belongs to.
     pub start_timecode: u64,
+    /// The AEAD of the fragment's frames (authenticated with the header).
+    pub cipher: FrameCipher,
     /// Decrypted codec data, to restore CodecPrivate and video/audio settings.
     pub tracks: Vec<TrackCodecData>,
 }
@@ -302,6 +304,7 @@ impl FragmentOpener {
                     seq,
                     camera: core.camera,
                     start_timecode: core.start_timecode,
+                    cipher: core.cipher,
                     tracks,
                 };
                 let link = LinkInfo {
@@ -319,7 +322,7 @@ impl FragmentOpener {
                     bytes,
                     info,
                     link,
-                    key: FrameKey::new(&content_key, header_hash),
+                    key: FrameKey::new(&content_key, header_hash, core.cipher),
                 }));
             }
         }

@@ -9,7 +9,7 @@ use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use rand_core::CryptoRng;
 
-use super::frame::{FragmentDigest, FrameKey, FrameMeta, TAG_LEN};
+use super::frame::{FragmentDigest, FrameCipher, FrameKey, FrameMeta, TAG_LEN};
 use super::header::{
     ChainLink, Header, HeaderCore, HeaderError, MAX_STANZAS, RecordKind, SessionId, TrackCodecData,
     encode_codec,
@@ -32,6 +32,9 @@ pub struct SessionConfig {
     pub recipients: Vec<PublicKey>,
     /// Codec data of each track, carried encrypted instead of in the clear Tracks element.
     pub tracks: Vec<TrackCodecData>,
+    /// The AEAD for frames (named in every header; a camera picks
+    /// [`FrameCipher::fastest_here`] unless told otherwise).
+    pub frame_cipher: FrameCipher,
 }
 
 /// Why sealing failed.
@@ -121,6 +124,7 @@ pub struct SessionSealer {
     stream_name: String,
     camera_id: KeyId,
     sender: SenderKeys,
+    cipher: FrameCipher,
     recipients: Vec<PublicKey>,
     codec_plain: Vec<u8>,
     max_recipients: usize,
@@ -155,6 +159,7 @@ impl SessionSealer {
         let mut s = Self {
             camera_id: config.camera.key_id(),
             sender: SenderKeys::new(&config.camera),
+            cipher: config.frame_cipher,
             stream_name: config.stream_name,
             recipients: Vec::new(),
             codec_plain,
@@ -173,6 +178,7 @@ impl SessionSealer {
     fn compute_max_recipients(&self) -> Result<usize, SealError> {
         let worst = HeaderCore {
             kind: RecordKind::Fragment,
+            cipher: self.cipher,
             stream_name: self.stream_name.clone(),
             camera: self.camera_id,
             session: self.session,
@@ -210,6 +216,11 @@ impl SessionSealer {
         self.max_recipients
     }
 
+    /// The AEAD this session seals frames with.
+    pub fn frame_cipher(&self) -> FrameCipher {
+        self.cipher
+    }
+
     /// This session's id.
     pub fn session_id(&self) -> SessionId {
         self.session
@@ -233,6 +244,7 @@ impl SessionSealer {
         rng.fill_bytes(content_key.as_mut_slice());
         let mut core = HeaderCore {
             kind,
+            cipher: self.cipher,
             stream_name: self.stream_name.clone(),
             camera: self.camera_id,
             session: self.session,
@@ -254,7 +266,7 @@ impl SessionSealer {
             .collect::<Result<Vec<_>, _>>()?;
         let (bytes, _) = Header { core, stanzas }.encode()?;
         let tags = tags::encode_header(seq, &bytes)?;
-        let key = FrameKey::new(&content_key, kdf::header_hash(&core_bytes));
+        let key = FrameKey::new(&content_key, kdf::header_hash(&core_bytes), self.cipher);
         Ok((tags, key))
     }
 

@@ -8,8 +8,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use kvs_e2ee_shared::envelope::{
-    ChainEvent, FragmentOpener, OpenError, OpenerConfig, PublicKey, SecretKey, SessionConfig,
-    SessionSealer, TagEvent, TrackCodecData,
+    ChainEvent, FragmentOpener, FrameCipher, OpenError, OpenerConfig, PublicKey, SecretKey,
+    SessionConfig, SessionSealer, TagEvent, TrackCodecData,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -96,12 +96,22 @@ impl World {
     }
 
     pub fn sealer(&mut self, stream: &str, recipients: Vec<PublicKey>) -> SessionSealer {
+        self.sealer_with(stream, recipients, FrameCipher::ChaCha20Poly1305)
+    }
+
+    pub fn sealer_with(
+        &mut self,
+        stream: &str,
+        recipients: Vec<PublicKey>,
+        frame_cipher: FrameCipher,
+    ) -> SessionSealer {
         SessionSealer::new(
             SessionConfig {
                 stream_name: stream.into(),
                 camera: self.camera.clone(),
                 recipients,
                 tracks: Self::tracks(),
+                frame_cipher,
             },
             &mut self.rng,
         )
@@ -408,6 +418,11 @@ fn edit_header_tags(segments: &mut [Segment], seq: u64, f: impl Fn(&mut String, 
     }
 }
 
+/// Offset of the stream name in a header core: version, kind, frame cipher, name length.
+pub const CORE_NAME_OFFSET: usize = 1 + 1 + 1 + 2;
+/// Offset of the frame cipher id in a header core.
+pub const CORE_CIPHER_OFFSET: usize = 2;
+
 /// The baseline session and every case derived from it.
 pub fn all_cases() -> Vec<VectorCase> {
     let mut w = World::new(SEED);
@@ -461,6 +476,18 @@ pub fn all_cases() -> Vec<VectorCase> {
                 s.set_recipients(keep.clone()).unwrap();
             }
         },
+    ));
+
+    // The baseline session again under AES-256-GCM frames.
+    let mut sealer_g = w.sealer_with(STREAM, recipients.clone(), FrameCipher::Aes256Gcm);
+    let seg_g = getmedia_segments(&produce(
+        &mut w,
+        &mut sealer_g,
+        "G",
+        80_000,
+        FRAGMENTS,
+        true,
+        |_, _| {},
     ));
 
     let plain_a = all_plain("A", FRAGMENTS);
@@ -562,7 +589,7 @@ pub fn all_cases() -> Vec<VectorCase> {
             use base64::Engine;
             let e = base64::engine::general_purpose::STANDARD;
             let mut b = e.decode(value.as_bytes()).unwrap();
-            b[4 + STREAM.len() + 8 + 3] ^= 0x01; // a session-id byte of the core
+            b[CORE_NAME_OFFSET + STREAM.len() + 8 + 3] ^= 0x01; // a session-id byte of the core
             *value = e.encode(b);
         }
     });
@@ -1053,6 +1080,49 @@ pub fn all_cases() -> Vec<VectorCase> {
             "unencrypted 72000",
         ],
     ));
+
+    cases.push(mk(
+        "session_roundtrip_aes_256_gcm",
+        "a session whose headers name AES-256-GCM frames decrypts like the ChaCha20-Poly1305 one",
+        v,
+        vec![cam],
+        false,
+        all_plain("G", FRAGMENTS),
+        seg_g.clone(),
+        frames_of("G", &all_a),
+        &normal,
+        &[],
+    ));
+
+    for (label, session, base_tc, to) in [
+        ("a", &base, BASE_TC, FrameCipher::Aes256Gcm),
+        ("g", &seg_g, 80_000, FrameCipher::ChaCha20Poly1305),
+    ] {
+        let mut s = session.clone();
+        edit_header_tags(&mut s, 2, |name, value| {
+            if name.ends_with(".0") {
+                use base64::Engine;
+                let e = base64::engine::general_purpose::STANDARD;
+                let mut b = e.decode(value.as_bytes()).unwrap();
+                b[CORE_CIPHER_OFFSET] = to.id();
+                *value = e.encode(b);
+            }
+        });
+        let src = if label == "a" { "A" } else { "G" };
+        let unencrypted = format!("unencrypted {}", base_tc + 2000);
+        cases.push(mk(
+            &format!("frame_cipher_switched_to_{}", to.name().replace('-', "_")),
+            "a header whose frame cipher is rewritten (a downgrade or cross-cipher attempt) fails the HPKE unwrap; its cluster is refused",
+            v,
+            vec![cam],
+            false,
+            all_plain(src, FRAGMENTS),
+            s,
+            frames_of(src, &[0, 1, 3, 4]),
+            &["started 0", "continued 1", "gap 2..3", "continued 4", "closed 4"],
+            &["tampered 2 header", "tampered 2 header", &unencrypted],
+        ));
+    }
 
     cases
 }

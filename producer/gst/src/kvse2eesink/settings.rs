@@ -12,6 +12,7 @@ use kvs_e2ee_producer::config::{
     Config, Credentials, MAX_RETENTION_HOURS, MIN_BUFFER_BYTES, Source,
 };
 use kvs_e2ee_producer::fragmenter::KVS_MAX_FRAGMENT_DURATION_MS;
+use kvs_e2ee_shared::envelope::FrameCipher;
 use kvs_e2ee_shared::kvs::config::{ConfigOptions, CredentialSource};
 use kvs_e2ee_shared::kvs::iot::IotConfig;
 
@@ -138,6 +139,7 @@ impl Settings {
             // Like kvssink: create the stream when it is missing.
             create_stream: Some(self.retention()?),
             fragment_duration: self.fragment_duration()?,
+            frame_cipher: FrameCipher::fastest_here(),
             buffer_size: self.storage_size()?,
             spool: None,
             stats_interval: None,
