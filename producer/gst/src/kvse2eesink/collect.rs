@@ -148,9 +148,9 @@ impl<T> Collector<T> {
     pub fn flush_start(&self) {
         let mut g = self.lock();
         g.flushing = true;
+        // The waiting pushers see `flushing` and return; their buffers go.
         for slot in &mut g.slots {
             slot.queued = None;
-            slot.taken = slot.pushed;
         }
         self.cond.notify_all();
     }
