@@ -3,7 +3,9 @@
 //! frames that the viewer library decrypts back (and ffprobe decodes), with
 //! access keys and with kvssink's `iot-certificate` string; bad properties,
 //! an unreadable key and an unreachable endpoint end in a GStreamer error that
-//! names the problem, not a hang.
+//! names the problem, not a hang. With AAC audio on a second request pad, as
+//! kvssink takes it (`kvse2eesink name=sink … ! sink. … ! sink.`), both tracks
+//! come back interleaved in timestamp order.
 //!
 //! Needs GStreamer with x264enc (gstreamer1.0-plugins-ugly); nothing here is
 //! skipped when a plugin is missing: the pipeline fails to build.
@@ -11,6 +13,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
@@ -31,6 +35,9 @@ const SOURCE: &str = "videotestsrc num-buffers=300 ! video/x-raw,width=160,heigh
 /// The same in H.265 (x265enc is in gstreamer1.0-plugins-bad).
 const SOURCE_H265: &str = "videotestsrc num-buffers=300 ! video/x-raw,width=160,height=120,framerate=30/1 \
                            ! x265enc key-int-max=30 speed-preset=ultrafast tune=zerolatency ! h265parse";
+/// 10 s of AAC (48 kHz mono, 1024 samples a frame) beside [`SOURCE`]'s video.
+const AUDIO_SOURCE: &str = "audiotestsrc num-buffers=470 samplesperbuffer=1024 \
+                            ! audio/x-raw,rate=48000,channels=1 ! voaacenc ! aacparse";
 /// Upper bound on one pipeline run.
 const PIPELINE_TIMEOUT: Duration = Duration::from_secs(40);
 
@@ -163,6 +170,11 @@ async fn run_pipeline(description: String) -> Ended {
 
 fn run_blocking(description: &str) -> Ended {
     let pipeline = gst::parse::launch(description).unwrap();
+    run_to_end(&pipeline)
+}
+
+/// Runs `pipeline` (built) to EOS or the first error, then to NULL.
+fn run_to_end(pipeline: &gst::Element) -> Ended {
     let bus = pipeline.bus().unwrap();
     // A failed state change is also posted on the bus as an error.
     let _ = pipeline.set_state(gst::State::Playing);
@@ -596,4 +608,167 @@ fn gst_inspect_documents_every_property() {
         text.contains("video/x-h264") && text.contains("video/x-h265"),
         "{text}"
     );
+}
+
+/// The streams ffprobe finds in `path` (`video`, `audio`, …) and its count of
+/// decoded frames in each, or `None` when ffprobe is not installed (a failure
+/// when `CI` is set).
+fn ffprobe_streams(path: &Path) -> Option<Vec<(String, u64)>> {
+    let out = match Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames"])
+        .args([
+            "-show_entries",
+            "stream=codec_type,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("ffprobe not available ({e}); skipping the decode check outside CI");
+            return None;
+        }
+        Err(e) => panic!("ffprobe is required when CI is set: {e}"),
+    };
+    assert!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    Some(
+        text.lines()
+            .map(|l| {
+                let (kind, n) = l.split_once(',').unwrap();
+                (kind.to_owned(), n.trim().parse().unwrap())
+            })
+            .collect(),
+    )
+}
+
+/// Every frame of an MKV file as (track, absolute timecode in ms), in file order.
+fn frame_times(path: &Path) -> Vec<(u64, u64)> {
+    let mut demux = Demuxer::new();
+    demux.push(&std::fs::read(path).unwrap());
+    demux.finish().unwrap();
+    let mut frames = Vec::new();
+    while let Some(ev) = demux.next_event().unwrap() {
+        if let Event::Frame(f) = ev {
+            frames.push((f.track, f.timecode));
+        }
+    }
+    frames
+}
+
+/// kvssink's two-pad form: video and AAC audio linked to `kvse2eesink
+/// name=sink` by name. Every video and audio frame comes back, ffprobe
+/// decodes both tracks, and the frames are interleaved in timestamp order on
+/// one timeline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn video_and_aac_audio_on_request_pads_both_decrypt_interleaved() {
+    let s = setup().await;
+    let sink = s.sink("with-audio", &s.static_keys());
+    let description = format!("{sink} name=sink  {SOURCE} ! sink.  {AUDIO_SOURCE} ! sink.");
+    let (ended, audio_in) = tokio::time::timeout(
+        PIPELINE_TIMEOUT,
+        tokio::task::spawn_blocking(move || {
+            let pipeline = gst::parse::launch(&description)
+                .unwrap()
+                .downcast::<gst::Bin>()
+                .unwrap();
+            let element = pipeline.by_name("sink").unwrap();
+            let names: Vec<String> = element
+                .sink_pads()
+                .iter()
+                .map(|p| p.name().into())
+                .collect();
+            assert_eq!(names, ["video_0", "audio_0"], "kvssink's pad names");
+            let audio_in = Arc::new(AtomicU64::new(0));
+            let counter = audio_in.clone();
+            element.static_pad("audio_0").unwrap().add_probe(
+                gst::PadProbeType::BUFFER,
+                move |_, _| {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    gst::PadProbeReturn::Ok
+                },
+            );
+            let ended = run_to_end(pipeline.upcast_ref());
+            (ended, audio_in.load(Ordering::SeqCst))
+        }),
+    )
+    .await
+    .expect("the pipeline ended in time (no hang)")
+    .unwrap();
+    assert_eq!(ended.error, None);
+    assert!(audio_in > 400, "the encoder produced audio: {audio_in}");
+    let last = last_stats(&ended);
+    assert_eq!(last.get::<u64>("fragments-persisted").unwrap(), 5, "{last}");
+
+    let output = s.watch("with-audio").await;
+    let frames = frame_times(&output);
+    let video: Vec<u64> = frames.iter().filter(|f| f.0 == 1).map(|f| f.1).collect();
+    let audio: Vec<u64> = frames.iter().filter(|f| f.0 == 2).map(|f| f.1).collect();
+    assert_eq!(video.len() as u64, FRAMES, "every video frame decrypted");
+    assert_eq!(audio.len() as u64, audio_in, "every audio frame decrypted");
+    assert!(
+        audio.windows(2).all(|w| w[0] < w[1]),
+        "audio timecodes increase"
+    );
+    assert!(
+        frames.windows(2).all(|w| w[0].1 <= w[1].1),
+        "frames are interleaved in timestamp order"
+    );
+    // One timeline: both tracks span the same 10 s.
+    let (v0, a0) = (video[0], audio[0]);
+    assert!(a0.abs_diff(v0) < 100, "video starts at {v0}, audio at {a0}");
+    let (v1, a1) = (video[video.len() - 1], audio[audio.len() - 1]);
+    assert!(a1.abs_diff(v1) < 200, "video ends at {v1}, audio at {a1}");
+
+    if let Some(streams) = ffprobe_streams(&output) {
+        assert_eq!(
+            streams,
+            [("video".to_owned(), FRAMES), ("audio".to_owned(), audio_in)],
+            "ffprobe decodes both tracks completely"
+        );
+    }
+}
+
+/// Like kvssink, one video and at most one audio pad: a second video pad is
+/// refused, and the bus says why.
+#[test]
+fn a_second_video_pad_is_refused_with_a_clear_error() {
+    gst::init().unwrap();
+    gstkvse2ee::plugin_register_static().unwrap();
+    let pipeline = gst::Pipeline::new();
+    let sink = gst::ElementFactory::make("kvse2eesink").build().unwrap();
+    pipeline.add(&sink).unwrap();
+    let first = sink
+        .request_pad_simple("video_%u")
+        .expect("the first video pad");
+    assert_eq!(first.name(), "video_0");
+    assert!(sink.request_pad_simple("video_%u").is_none());
+    let audio = sink
+        .request_pad_simple("audio_%u")
+        .expect("an audio pad beside it");
+    assert_eq!(audio.name(), "audio_0");
+    assert!(sink.request_pad_simple("audio_%u").is_none());
+    let bus = pipeline.bus().unwrap();
+    let errors: Vec<String> = bus
+        .iter()
+        .filter_map(|m| match m.view() {
+            gst::MessageView::Error(e) => Some(e.error().to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].contains("one video stream") && errors[0].contains("video_0"),
+        "{errors:?}"
+    );
+    assert!(errors[1].contains("one audio stream"), "{errors:?}");
+    // A released pad can be requested again.
+    sink.release_request_pad(&first);
+    assert!(sink.request_pad_simple("video_%u").is_some());
 }

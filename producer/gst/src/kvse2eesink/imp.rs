@@ -331,11 +331,11 @@ impl ElementImpl for KvsE2eeSink {
         }
         let pad = gst::Pad::builder_from_template(templ)
             .name(pad_name)
-            .chain_function(move |_pad, parent, buffer| {
+            .chain_function(move |pad, parent, buffer| {
                 KvsE2eeSink::catch_panic_pad_function(
                     parent,
                     || Err(gst::FlowError::Error),
-                    |imp| imp.chain(kind, buffer),
+                    |imp| imp.chain(pad, kind, buffer),
                 )
             })
             .event_function(move |_pad, parent, event| {
@@ -515,9 +515,14 @@ impl KvsE2eeSink {
 
     fn chain(
         &self,
+        pad: &gst::Pad,
         kind: PadKind,
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let Some(buffer) = running_time(pad, buffer) else {
+            gst::trace!(CAT, obj = pad, "dropping a buffer outside the segment");
+            return Ok(gst::FlowSuccess::Ok);
+        };
         // Interleave on decode order (DTS), as collectpads does.
         let key = buffer.dts_or_pts().map(gst::ClockTime::nseconds);
         match self
@@ -700,4 +705,28 @@ impl KvsE2eeSink {
         );
         true
     }
+}
+
+/// `buffer` with its timestamps turned into running time on `pad`'s segment,
+/// as kvssink's collectpads clip function does; `None` for a buffer outside
+/// the segment. Pads' timestamps can only be compared as running time:
+/// encoders put their output segment far from zero (GstVideoEncoder starts
+/// at 1000 h so that DTS before PTS stays positive) while an audio source
+/// starts at 0.
+fn running_time(pad: &gst::Pad, mut buffer: gst::Buffer) -> Option<gst::Buffer> {
+    let Some(segment) = pad
+        .sticky_event::<gst::event::Segment>(0)
+        .and_then(|e| e.segment().clone().downcast::<gst::ClockTime>().ok())
+    else {
+        return Some(buffer);
+    };
+    let pts = match buffer.pts() {
+        Some(pts) => Some(segment.to_running_time(pts)?),
+        None => None,
+    };
+    let dts = buffer.dts().and_then(|dts| segment.to_running_time(dts));
+    let b = buffer.make_mut();
+    b.set_pts(pts);
+    b.set_dts(dts);
+    Some(buffer)
 }
