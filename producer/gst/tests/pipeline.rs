@@ -604,10 +604,17 @@ fn gst_inspect_documents_every_property() {
         let blurb = line.split_once(':').map(|(_, b)| b.trim()).unwrap_or("");
         assert!(blurb.len() > 10, "{property} has no description: {line}");
     }
-    assert!(
-        text.contains("video/x-h264") && text.contains("video/x-h265"),
-        "{text}"
-    );
+    for expected in [
+        "video_%u",
+        "audio_%u",
+        "video/x-h264",
+        "video/x-h265",
+        "audio/mpeg",
+        "audio/x-alaw",
+        "audio/x-mulaw",
+    ] {
+        assert!(text.contains(expected), "{expected} is not listed:\n{text}");
+    }
 }
 
 /// The streams ffprobe finds in `path` (`video`, `audio`, …) and its count of
@@ -733,6 +740,44 @@ async fn video_and_aac_audio_on_request_pads_both_decrypt_interleaved() {
             "ffprobe decodes both tracks completely"
         );
     }
+}
+
+/// G.711 as kvssink takes it (`A_MS/ACM` with a `WAVEFORMATEX`): A-law and
+/// µ-law both come back and decode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g711_audio_beside_video_decrypts_and_decodes() {
+    let s = setup().await;
+    for encoder in ["alawenc", "mulawenc"] {
+        let stream = format!("g711-{encoder}");
+        let sink = s.sink(&stream, &s.static_keys());
+        // 10 s of 8 kHz mono in 40 ms buffers.
+        let ended = run_pipeline(format!(
+            "{sink} name=sink  {SOURCE} ! sink.  audiotestsrc num-buffers=250 samplesperbuffer=320 \
+             ! audio/x-raw,rate=8000,channels=1 ! {encoder} ! sink."
+        ))
+        .await;
+        assert_eq!(ended.error, None, "{encoder}");
+        let output = s.watch(&stream).await;
+        let frames = frame_times(&output);
+        assert_eq!(frames.iter().filter(|f| f.0 == 1).count() as u64, FRAMES);
+        assert_eq!(frames.iter().filter(|f| f.0 == 2).count(), 250, "{encoder}");
+        if let Some(streams) = ffprobe_streams(&output) {
+            assert_eq!(streams.len(), 2, "{streams:?}");
+            assert_eq!(streams[1].0, "audio", "{streams:?}");
+            assert!(streams[1].1 > 0, "{encoder}: ffprobe decodes the audio");
+        }
+    }
+}
+
+/// KVS fragments start at video key frames: audio alone is an error that
+/// says so, not a silent empty stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_without_video_is_a_clear_error() {
+    let s = setup().await;
+    let sink = s.sink("audio-only", &s.static_keys());
+    let ended = run_pipeline(format!("{AUDIO_SOURCE} ! {sink}")).await;
+    let e = ended.error.expect("the pipeline failed");
+    assert!(e.contains("needs video on a video_%u pad"), "{e}");
 }
 
 /// Like kvssink, one video and at most one audio pad: a second video pad is
