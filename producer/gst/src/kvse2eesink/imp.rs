@@ -14,6 +14,7 @@ use kvs_e2ee_producer::engine::EngineStats;
 use kvs_e2ee_producer::gst::audio::AudioInput;
 use kvs_e2ee_producer::gst::input::{Timeline, VideoInput};
 use kvs_e2ee_producer::media::{SourceEvent, TrackInfo};
+use kvs_e2ee_shared::kvs::settings::SecretText;
 use tokio::sync::watch;
 
 use super::bridge::{SendError, Session, SessionError};
@@ -206,8 +207,10 @@ impl ObjectImpl for KvsE2eeSink {
                 s.iot_certificate = value.get::<Option<gst::Structure>>().ok().flatten();
             }
             "access-key" => s.access_key = text(),
-            "secret-key" => s.secret_key = text(),
-            "session-token" => s.session_token = text(),
+            // Moved into zeroizing storage; GLib's copy in `value` is freed
+            // (not wiped) by GLib, which we cannot change.
+            "secret-key" => s.secret_key = text().map(SecretText::new),
+            "session-token" => s.session_token = text().map(SecretText::new),
             "fragment-duration" => s.fragment_duration_ms = uint(),
             "storage-size" => s.storage_size_mb = uint(),
             "retention-period" => s.retention_period_hours = uint(),
