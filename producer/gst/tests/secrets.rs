@@ -32,8 +32,6 @@ fn secrets_are_write_only_and_never_logged() {
     gst::log::remove_default_log_function();
     gst::log::set_active(true);
     gst::log::set_default_threshold(gst::DebugLevel::Memdump);
-
-    let dir = tempfile::tempdir().unwrap();
     // Fails at the state change (no identity file), after the settings dump.
     // The properties are set as gst-launch-1.0 sets them (from strings), but
     // not in the description: GStreamer's parser logs a whole description
