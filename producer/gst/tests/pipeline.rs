@@ -11,15 +11,17 @@
 //! skipped when a plugin is missing: the pipeline fails to build.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gst::prelude::*;
 use kvs_e2ee_consumer::run::{Config as ViewerConfig, Mode, OutputTarget, Start};
-use kvs_e2ee_keys::{Identity, KeyKind, KeyList};
+use kvs_e2ee_keys::{Identity, KeyKind, KeyList, PairFiles};
 use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
 use kvs_e2ee_shared::kvs::control;
 use kvs_e2ee_shared::mkv::{Demuxer, Event};
@@ -53,20 +55,7 @@ async fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_owned();
     let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
-    let camera = Identity::generate(KeyKind::Camera, &mut rng);
-    camera.save_new(&path.join("camera.key")).unwrap();
-    let viewer = Identity::generate(KeyKind::Viewer, &mut rng);
-    viewer.save_new(&path.join("viewer.key")).unwrap();
-    std::fs::write(
-        path.join("recipients.txt"),
-        format!("{} viewer\n", viewer.public_text()),
-    )
-    .unwrap();
-    std::fs::write(
-        path.join("cameras.txt"),
-        format!("{} camera\n", camera.public_text()),
-    )
-    .unwrap();
+    PairFiles::generate(&path, &mut rng).unwrap();
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let server = Server::start(kvs_local::Config::new(path.join("kvs")))
         .await
@@ -499,55 +488,8 @@ async fn unreachable_endpoint_is_a_clear_error_not_a_hang() {
     assert!(e.contains("cannot reach Kinesis Video Streams"), "{e}");
 }
 
-/// A directory holding only this build's `libgstkvse2ee.so` (a link), for
-/// `GST_PLUGIN_PATH`: the deps folder itself holds many unrelated libraries
-/// that GStreamer's scanner would try to load.
-fn plugin_dir(work: &Path) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    let so = [
-        deps.join("libgstkvse2ee.so"),
-        deps.join("../libgstkvse2ee.so"),
-    ]
-    .into_iter()
-    .find(|p| p.is_file())
-    .expect("cargo built the cdylib next to the test binary");
-    let dir = work.join("plugins");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::os::unix::fs::symlink(so.canonicalize().unwrap(), dir.join("libgstkvse2ee.so")).unwrap();
-    dir
-}
-
-/// Runs `gst-launch-1.0` with `args` (as a shell passes them), bounded by
-/// [`PIPELINE_TIMEOUT`]; returns its exit status and output.
-fn gst_launch(plugins: &Path, registry: &Path, args: &[String]) -> (bool, String) {
-    let mut child = Command::new("gst-launch-1.0")
-        .args(args)
-        .env("GST_PLUGIN_PATH", plugins)
-        .env("GST_REGISTRY", registry)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gst-launch-1.0 is installed (gstreamer1.0-tools)");
-    let deadline = Instant::now() + PIPELINE_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("gst-launch-1.0 did not finish within {PIPELINE_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (status.success(), text)
-}
+/// This build's plugin, as GStreamer's tools load it.
+const LIBRARY: &str = "libgstkvse2ee.so";
 
 /// The AWS guide's kvssink command, with `kvssink` replaced by `kvse2eesink`,
 /// the IoT paths and endpoint pointing at kvs-local, and our two properties
@@ -563,7 +505,6 @@ async fn gst_launch_runs_the_aws_guide_command_with_the_element_renamed() {
         .server
         .provision_thing("driveway", KeyType::EcP256, &s.dir.join("device"))
         .unwrap();
-    let plugins = plugin_dir(&s.dir);
     // argv after the shell removed the guide's quotes.
     let mut args: Vec<String> = SOURCE.split_whitespace().map(str::to_owned).collect();
     args.extend([
@@ -577,10 +518,12 @@ async fn gst_launch_runs_the_aws_guide_command_with_the_element_renamed() {
         format!("identity={}", s.dir.join("camera.key").display()),
         format!("recipients={}", s.dir.join("recipients.txt").display()),
     ]);
-    let registry = s.dir.join("registry.bin");
-    let (ok, output) = tokio::task::spawn_blocking(move || gst_launch(&plugins, &registry, &args))
-        .await
-        .unwrap();
+    let work = s.dir.clone();
+    let (ok, output) = tokio::task::spawn_blocking(move || {
+        support::gst_tool("gst-launch-1.0", LIBRARY, &work, &args, PIPELINE_TIMEOUT)
+    })
+    .await
+    .unwrap();
     assert!(ok, "gst-launch-1.0 failed:\n{output}");
     assert!(output.contains("Got EOS"), "{output}");
     assert_round_trip(&s, "driveway").await;
@@ -591,19 +534,14 @@ async fn gst_launch_runs_the_aws_guide_command_with_the_element_renamed() {
 #[test]
 fn gst_inspect_documents_every_property() {
     let work = tempfile::tempdir().unwrap();
-    let plugins = plugin_dir(work.path());
-    let out = Command::new("gst-inspect-1.0")
-        .arg("kvse2eesink")
-        .env("GST_PLUGIN_PATH", &plugins)
-        .env("GST_REGISTRY", work.path().join("registry.bin"))
-        .output()
-        .expect("gst-inspect-1.0 is installed (gstreamer1.0-tools)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (ok, text) = support::gst_tool(
+        "gst-inspect-1.0",
+        LIBRARY,
+        work.path(),
+        &["kvse2eesink".to_owned()],
+        PIPELINE_TIMEOUT,
     );
+    assert!(ok, "{text}");
     for property in [
         "stream-name",
         "aws-region",
