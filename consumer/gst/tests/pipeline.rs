@@ -14,14 +14,15 @@
 #[path = "../../../producer/gst/tests/support/mod.rs"]
 mod support;
 
-use std::path::{Path, PathBuf};
+use support::Setup;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use gst::prelude::*;
-use kvs_e2ee_keys::{Identity, KeyKind, PairFiles};
-use kvs_local::{RunningServer, Server};
+use kvs_e2ee_keys::{Identity, KeyKind};
 
 const FRAMES: u64 = 300;
 /// Tiny frames, fastest preset, a key frame every second.
@@ -32,55 +33,27 @@ const DECODE: &str = "matroskademux ! h264parse ! avdec_h264 ! fakesink name=out
 /// Upper bound on one pipeline run.
 const PIPELINE_TIMEOUT: Duration = Duration::from_secs(40);
 
-struct Setup {
-    _dir: tempfile::TempDir,
-    dir: PathBuf,
-    server: RunningServer,
-}
-
 async fn setup() -> Setup {
     gst::init().unwrap();
     gstkvse2ee::plugin_register_static().unwrap();
     gstkvse2eesrc::plugin_register_static().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_owned();
+    let s = Setup::start().await;
     let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
-    PairFiles::generate(&path, &mut rng).unwrap();
     let other = Identity::generate(KeyKind::Camera, &mut rng);
     std::fs::write(
-        path.join("other-cameras.txt"),
+        s.dir.join("other-cameras.txt"),
         format!("{} another camera\n", other.public_text()),
     )
     .unwrap();
-    let server = Server::start(kvs_local::Config::new(path.join("kvs")))
-        .await
-        .unwrap();
-    Setup {
-        _dir: dir,
-        dir: path,
-        server,
-    }
+    s
 }
 
 impl Setup {
-    fn keys(&self) -> String {
-        let c = self.server.admin_credentials();
-        format!(
-            "access-key={} secret-key={}",
-            c.access_key_id(),
-            c.secret_access_key()
-        )
-    }
-
     /// Streams 300 frames into `stream` with `kvse2eesink`.
     async fn publish(&self, stream: &str) {
         let ended = run_pipeline(format!(
-            "{SOURCE} ! kvse2eesink stream-name={stream} aws-region={} endpoint-url={} identity={} recipients={} {}",
-            self.server.region(),
-            self.server.control_url(),
-            self.dir.join("camera.key").display(),
-            self.dir.join("recipients.txt").display(),
-            self.keys(),
+            "{SOURCE} ! {}",
+            self.sink(stream, &self.static_keys())
         ))
         .await;
         assert_eq!(ended.error, None, "the stream was published");
@@ -93,9 +66,9 @@ impl Setup {
              trusted-cameras={} start=earliest until-current=true {} {extra}",
             self.server.region(),
             self.server.control_url(),
-            self.dir.join("viewer.key").display(),
-            self.dir.join("cameras.txt").display(),
-            self.keys(),
+            self.keys.viewer.display(),
+            self.keys.trusted_cameras.display(),
+            self.static_keys(),
         )
     }
 }

@@ -13,6 +13,8 @@
 
 mod support;
 
+use support::Setup;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -21,13 +23,12 @@ use std::time::Duration;
 
 use gst::prelude::*;
 use kvs_e2ee_consumer::run::{Config as ViewerConfig, Mode, OutputTarget, Start};
-use kvs_e2ee_keys::{Identity, KeyKind, KeyList, PairFiles};
+use kvs_e2ee_keys::{Identity, KeyKind, KeyList};
 use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
 use kvs_e2ee_shared::kvs::control;
 use kvs_e2ee_shared::mkv::{Demuxer, Event};
 use kvs_local::faults::{Fault, FaultScope};
 use kvs_local::iot::KeyType;
-use kvs_local::{RunningServer, Server};
 
 const FRAMES: u64 = 300;
 /// Encoder settings that keep the test fast: tiny frames, fastest preset, a
@@ -43,28 +44,10 @@ const AUDIO_SOURCE: &str = "audiotestsrc num-buffers=470 samplesperbuffer=1024 \
 /// Upper bound on one pipeline run.
 const PIPELINE_TIMEOUT: Duration = Duration::from_secs(40);
 
-struct Setup {
-    _dir: tempfile::TempDir,
-    dir: PathBuf,
-    server: RunningServer,
-}
-
 async fn setup() -> Setup {
     gst::init().unwrap();
     gstkvse2ee::plugin_register_static().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_owned();
-    let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
-    PairFiles::generate(&path, &mut rng).unwrap();
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let server = Server::start(kvs_local::Config::new(path.join("kvs")))
-        .await
-        .unwrap();
-    Setup {
-        _dir: dir,
-        dir: path,
-        server,
-    }
+    Setup::start().await
 }
 
 impl Setup {
@@ -75,26 +58,6 @@ impl Setup {
             credentials: CredentialSource::Static(self.server.admin_credentials()),
             media_stall_grace: None,
         }
-    }
-
-    /// The element's properties: kvs-local, our keys, and `extra`.
-    fn sink(&self, stream: &str, extra: &str) -> String {
-        format!(
-            "kvse2eesink stream-name={stream} aws-region={} endpoint-url={} identity={} recipients={} {extra}",
-            self.server.region(),
-            self.server.control_url(),
-            self.dir.join("camera.key").display(),
-            self.dir.join("recipients.txt").display(),
-        )
-    }
-
-    fn static_keys(&self) -> String {
-        let c = self.server.admin_credentials();
-        format!(
-            "access-key={} secret-key={}",
-            c.access_key_id(),
-            c.secret_access_key()
-        )
     }
 
     /// Reads `stream` back with the viewer library; returns the output MKV.

@@ -1,10 +1,15 @@
 //! Helpers the GStreamer crates' integration tests share (`producer/gst`'s,
-//! and `consumer/gst`'s through `#[path]`): GStreamer's command-line tools
-//! run against one plugin of this build, as a user would load it.
+//! and `consumer/gst`'s through `#[path]`): the keys and kvs-local set-up,
+//! and GStreamer's command-line tools run against one plugin of this build,
+//! as a user would load it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use kvs_e2ee_keys::PairFiles;
+use kvs_e2ee_shared::kvs::config::install_crypto_provider;
+use kvs_local::{RunningServer, Server};
 
 /// A directory under `work` holding only this build's `library` (e.g.
 /// `libgstkvse2ee.so`, a link), for `GST_PLUGIN_PATH`: the deps folder itself
@@ -62,4 +67,58 @@ pub fn gst_tool(
         String::from_utf8_lossy(&out.stderr)
     );
     (status.success(), text)
+}
+
+/// A temporary folder with a camera/viewer pair ([`PairFiles`]) and kvs-local
+/// started in-process on `127.0.0.1:0`, its data in that folder.
+pub struct Setup {
+    _dir: tempfile::TempDir,
+    /// The folder (keys, kvs-local's data, outputs).
+    pub dir: PathBuf,
+    /// The key files in `dir`.
+    pub keys: PairFiles,
+    /// kvs-local.
+    pub server: RunningServer,
+}
+
+impl Setup {
+    /// Generates the keys and starts kvs-local.
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_owned();
+        let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
+        let keys = PairFiles::generate(&path, &mut rng).unwrap();
+        install_crypto_provider();
+        let server = Server::start(kvs_local::Config::new(path.join("kvs")))
+            .await
+            .unwrap();
+        Self {
+            _dir: dir,
+            dir: path,
+            keys,
+            server,
+        }
+    }
+
+    /// `access-key=… secret-key=…` of kvs-local's admin, as element properties.
+    pub fn static_keys(&self) -> String {
+        let c = self.server.admin_credentials();
+        format!(
+            "access-key={} secret-key={}",
+            c.access_key_id(),
+            c.secret_access_key()
+        )
+    }
+
+    /// `kvse2eesink` streaming to `stream` on kvs-local with the camera's
+    /// keys, then `extra` properties (later ones override earlier ones).
+    pub fn sink(&self, stream: &str, extra: &str) -> String {
+        format!(
+            "kvse2eesink stream-name={stream} aws-region={} endpoint-url={} identity={} recipients={} {extra}",
+            self.server.region(),
+            self.server.control_url(),
+            self.keys.camera.display(),
+            self.keys.recipients.display(),
+        )
+    }
 }
