@@ -336,12 +336,34 @@ async fn restart_on_error_decides_whether_a_lost_connection_is_retried() {
 async fn stopping_a_live_pipeline_without_eos_returns_promptly() {
     let s = setup().await;
     let sink = s.sink("live", &s.static_keys());
-    let description = format!(
-        "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 \
-         ! x264enc key-int-max=15 speed-preset=ultrafast tune=zerolatency ! h264parse ! {sink} \
-         fragment-duration=500"
-    );
-    let stopped_in = tokio::time::timeout(
+    let stopped_in =
+        stop_after_first_fragment(format!("{LIVE_SOURCE} ! {sink} fragment-duration=500")).await;
+    assert!(stopped_in < Duration::from_secs(8), "{stopped_in:?}");
+}
+
+/// The same with live audio beside the video: a streaming thread waiting in
+/// the interleaver for the other pad is released as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_live_pipeline_with_audio_returns_promptly() {
+    let s = setup().await;
+    let sink = s.sink("live-audio", &s.static_keys());
+    let stopped_in = stop_after_first_fragment(format!(
+        "{sink} name=sink fragment-duration=500  {LIVE_SOURCE} ! queue ! sink.  \
+         audiotestsrc is-live=true ! audio/x-raw,rate=48000,channels=1 ! voaacenc ! aacparse \
+         ! queue ! sink."
+    ))
+    .await;
+    assert!(stopped_in < Duration::from_secs(8), "{stopped_in:?}");
+}
+
+/// A live camera: never ends, a key frame every half second.
+const LIVE_SOURCE: &str = "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 \
+                           ! x264enc key-int-max=15 speed-preset=ultrafast tune=zerolatency ! h264parse";
+
+/// Plays `description` until a fragment is persisted, then sets it to NULL;
+/// returns how long that took.
+async fn stop_after_first_fragment(description: String) -> Duration {
+    tokio::time::timeout(
         PIPELINE_TIMEOUT,
         tokio::task::spawn_blocking(move || {
             let pipeline = gst::parse::launch(&description).unwrap();
@@ -366,8 +388,7 @@ async fn stopping_a_live_pipeline_without_eos_returns_promptly() {
     )
     .await
     .expect("no hang")
-    .unwrap();
-    assert!(stopped_in < Duration::from_secs(8), "{stopped_in:?}");
+    .unwrap()
 }
 
 /// Runs a short pipeline into a misconfigured sink; returns the error text.

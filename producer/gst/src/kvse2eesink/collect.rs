@@ -288,6 +288,17 @@ mod tests {
         })
     }
 
+    /// Waits (bounded) until `kind`'s pusher has queued its buffer.
+    fn wait_until_queued(c: &Collector<u64>, kind: PadKind) {
+        for _ in 0..500 {
+            if c.lock().slots[kind.index()].queued.is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("{kind:?} never queued its buffer");
+    }
+
     #[test]
     fn two_pads_come_out_in_timestamp_order_and_nothing_is_lost() {
         let c = Arc::new(Collector::default());
@@ -344,7 +355,7 @@ mod tests {
             let c = c.clone();
             std::thread::spawn(move || c.push(PadKind::Video, Some(5), 5, |_, _| Ok(())))
         };
-        std::thread::sleep(Duration::from_millis(50));
+        wait_until_queued(&c, PadKind::Video);
         // Audio's buffer is earlier: it goes first and fails.
         let r = c.push(PadKind::Audio, Some(1), 1, |_, _| {
             Err(gst::FlowError::Error)
@@ -360,7 +371,7 @@ mod tests {
             let c = c.clone();
             std::thread::spawn(move || c.push(PadKind::Video, Some(5), 5, |_, _| Ok(())))
         };
-        std::thread::sleep(Duration::from_millis(50));
+        wait_until_queued(&c, PadKind::Video);
         c.flush_start();
         assert_eq!(waiter.join().unwrap(), Err(Refused::Flushing));
     }
