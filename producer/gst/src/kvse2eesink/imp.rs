@@ -597,15 +597,16 @@ impl KvsE2eeSink {
     /// Sends the track set (video, then audio) if it differs from the last
     /// one sent: the engine starts a new Matroska segment on a change.
     fn send_tracks(&self, started: &mut Started) -> Result<(), gst::FlowError> {
-        let tracks: Vec<TrackInfo> = started
-            .video_track
-            .iter()
-            .chain(started.audio.track())
-            .cloned()
-            .collect();
-        if started.sent_tracks.as_ref() == Some(&tracks) {
+        let current = || started.video_track.iter().chain(started.audio.track());
+        // Per frame: compare in place, copy only on a change.
+        if started
+            .sent_tracks
+            .as_ref()
+            .is_some_and(|sent| sent.iter().eq(current()))
+        {
             return Ok(());
         }
+        let tracks: Vec<TrackInfo> = current().cloned().collect();
         gst::info!(
             CAT,
             imp = self,
