@@ -20,6 +20,8 @@
 //! - [`text`]: bech32 encode/decode of public ([`PublicKeyText`]) and secret keys.
 //! - [`identity`]: [`Identity`] files with [`Generation`]s (load, generate, rotate, retire, save).
 //! - [`list`]: [`KeyList`] for recipients and trusted-cameras files.
+//! - [`pair`]: [`PairFiles`], a camera and a viewer that trust each other, as
+//!   files (the set-up of end-to-end tests and demos).
 //! - [`error`]: [`KeyError`], naming file and line.
 #![forbid(unsafe_code)]
 
@@ -28,6 +30,7 @@ mod file;
 pub mod identity;
 pub mod kind;
 pub mod list;
+pub mod pair;
 pub mod text;
 
 pub use error::{KeyError, Result, TextError};
@@ -35,4 +38,5 @@ pub use identity::{Generation, Identity, Status, parse_key_id};
 pub use kind::KeyKind;
 pub use kvs_e2ee_shared::envelope::{KeyId, PublicKey, SecretKey};
 pub use list::{KeyList, KeyListEntry};
+pub use pair::PairFiles;
 pub use text::{PublicKeyText, decode_public, encode_public};

@@ -10,15 +10,19 @@
 //! here is skipped when a plugin is missing: the pipeline fails to build.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+// The GStreamer tool helpers of producer/gst's tests, shared rather than copied.
+#[path = "../../../producer/gst/tests/support/mod.rs"]
+mod support;
+
+use support::Setup;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gst::prelude::*;
 use kvs_e2ee_keys::{Identity, KeyKind};
-use kvs_local::{RunningServer, Server};
 
 const FRAMES: u64 = 300;
 /// Tiny frames, fastest preset, a key frame every second.
@@ -29,68 +33,27 @@ const DECODE: &str = "matroskademux ! h264parse ! avdec_h264 ! fakesink name=out
 /// Upper bound on one pipeline run.
 const PIPELINE_TIMEOUT: Duration = Duration::from_secs(40);
 
-struct Setup {
-    _dir: tempfile::TempDir,
-    dir: PathBuf,
-    server: RunningServer,
-}
-
 async fn setup() -> Setup {
     gst::init().unwrap();
     gstkvse2ee::plugin_register_static().unwrap();
     gstkvse2eesrc::plugin_register_static().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_owned();
+    let s = Setup::start().await;
     let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
-    let camera = Identity::generate(KeyKind::Camera, &mut rng);
-    camera.save_new(&path.join("camera.key")).unwrap();
-    let viewer = Identity::generate(KeyKind::Viewer, &mut rng);
-    viewer.save_new(&path.join("viewer.key")).unwrap();
     let other = Identity::generate(KeyKind::Camera, &mut rng);
     std::fs::write(
-        path.join("recipients.txt"),
-        format!("{} viewer\n", viewer.public_text()),
-    )
-    .unwrap();
-    std::fs::write(
-        path.join("cameras.txt"),
-        format!("{} camera\n", camera.public_text()),
-    )
-    .unwrap();
-    std::fs::write(
-        path.join("other-cameras.txt"),
+        s.dir.join("other-cameras.txt"),
         format!("{} another camera\n", other.public_text()),
     )
     .unwrap();
-    let server = Server::start(kvs_local::Config::new(path.join("kvs")))
-        .await
-        .unwrap();
-    Setup {
-        _dir: dir,
-        dir: path,
-        server,
-    }
+    s
 }
 
 impl Setup {
-    fn keys(&self) -> String {
-        let c = self.server.admin_credentials();
-        format!(
-            "access-key={} secret-key={}",
-            c.access_key_id(),
-            c.secret_access_key()
-        )
-    }
-
     /// Streams 300 frames into `stream` with `kvse2eesink`.
     async fn publish(&self, stream: &str) {
         let ended = run_pipeline(format!(
-            "{SOURCE} ! kvse2eesink stream-name={stream} aws-region={} endpoint-url={} identity={} recipients={} {}",
-            self.server.region(),
-            self.server.control_url(),
-            self.dir.join("camera.key").display(),
-            self.dir.join("recipients.txt").display(),
-            self.keys(),
+            "{SOURCE} ! {}",
+            self.sink(stream, &self.static_keys())
         ))
         .await;
         assert_eq!(ended.error, None, "the stream was published");
@@ -103,9 +66,9 @@ impl Setup {
              trusted-cameras={} start=earliest until-current=true {} {extra}",
             self.server.region(),
             self.server.control_url(),
-            self.dir.join("viewer.key").display(),
-            self.dir.join("cameras.txt").display(),
-            self.keys(),
+            self.keys.viewer.display(),
+            self.keys.trusted_cameras.display(),
+            self.static_keys(),
         )
     }
 }
@@ -248,55 +211,11 @@ async fn unreachable_endpoint_is_a_clear_error_not_a_hang() {
     assert!(e.contains("check endpoint-url"), "{e}");
 }
 
-/// A directory holding only this build's `libgstkvse2eesrc.so` (a link), for
-/// `GST_PLUGIN_PATH`: the deps folder itself holds many unrelated libraries
-/// that GStreamer's scanner would try to load.
-fn plugin_dir(work: &Path) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    let so = [
-        deps.join("libgstkvse2eesrc.so"),
-        deps.join("../libgstkvse2eesrc.so"),
-    ]
-    .into_iter()
-    .find(|p| p.is_file())
-    .expect("cargo built the cdylib next to the test binary");
-    let dir = work.join("plugins");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::os::unix::fs::symlink(so.canonicalize().unwrap(), dir.join("libgstkvse2eesrc.so"))
-        .unwrap();
-    dir
-}
-
-/// Runs a GStreamer tool with the plugin directory, bounded by
-/// [`PIPELINE_TIMEOUT`]; returns its exit status and output.
+/// Runs a GStreamer tool with this build's `libgstkvse2eesrc.so` on
+/// `GST_PLUGIN_PATH`, bounded by [`PIPELINE_TIMEOUT`]; returns its exit
+/// status and output.
 fn gst_tool(tool: &str, work: &Path, args: &[String]) -> (bool, String) {
-    let mut child = Command::new(tool)
-        .args(args)
-        .env("GST_PLUGIN_PATH", plugin_dir(work))
-        .env("GST_REGISTRY", work.join("registry.bin"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{tool} is installed (gstreamer1.0-tools): {e}"));
-    let deadline = Instant::now() + PIPELINE_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{tool} did not finish within {PIPELINE_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (status.success(), text)
+    support::gst_tool(tool, "libgstkvse2eesrc.so", work, args, PIPELINE_TIMEOUT)
 }
 
 /// The documented command line: `gst-launch-1.0` loads the plugin from

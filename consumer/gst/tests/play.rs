@@ -9,7 +9,7 @@ use std::time::Duration;
 use gst::prelude::*;
 use kvs_e2ee_consumer::play::{PlayOptions, Player};
 use kvs_e2ee_consumer::run::{Config, Mode, OutputTarget, Start};
-use kvs_e2ee_keys::{Identity, KeyKind, KeyList};
+use kvs_e2ee_keys::{Identity, KeyKind, KeyList, PairFiles};
 use kvs_e2ee_shared::kvs::config::{ConfigOptions, CredentialSource};
 use kvs_local::Server;
 
@@ -23,20 +23,7 @@ async fn play_decodes_and_shows_every_frame_headless() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path();
     let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
-    let camera = Identity::generate(KeyKind::Camera, &mut rng);
-    camera.save_new(&path.join("camera.key")).unwrap();
-    let viewer = Identity::generate(KeyKind::Viewer, &mut rng);
-    viewer.save_new(&path.join("viewer.key")).unwrap();
-    std::fs::write(
-        path.join("recipients.txt"),
-        format!("{} viewer\n", viewer.public_text()),
-    )
-    .unwrap();
-    std::fs::write(
-        path.join("cameras.txt"),
-        format!("{} camera\n", camera.public_text()),
-    )
-    .unwrap();
+    PairFiles::generate(path, &mut rng).unwrap();
     let server = Server::start(kvs_local::Config::new(path.join("kvs")))
         .await
         .unwrap();

@@ -1,7 +1,8 @@
 //! GStreamer plugin `kvse2ee` with the element `kvse2eesink`: an end-to-end
 //! encrypting drop-in for the Kinesis Video Streams producer SDK's `kvssink`.
-//! Replace `kvssink` by `kvse2eesink` in a pipeline, keep its properties, and
-//! add `recipients` (who may watch) and `identity` (the camera's key):
+//! Replace `kvssink` by `kvse2eesink` in a pipeline, keep its properties and
+//! pads (`video_%u`, optional `audio_%u`), and add `recipients` (who may
+//! watch) and `identity` (the camera's key):
 //!
 //! ```text
 //! gst-launch-1.0 videotestsrc ! x264enc key-int-max=30 ! h264parse ! \
@@ -21,8 +22,10 @@
 //! # Layout
 //! - [`kvse2eesink`]: the element — `mod.rs` (wrapper, registration),
 //!   `imp.rs` (properties, state, GStreamer virtual methods), `settings.rs`
-//!   (property values → the producer's validated configuration), `bridge.rs`
-//!   (the producer engine on its own runtime, fed through a bounded channel).
+//!   (property values → the producer's validated configuration), `collect.rs`
+//!   (the `video_%u` and `audio_%u` request pads' buffers interleaved in
+//!   timestamp order, one buffer a pad), `bridge.rs` (the producer engine on
+//!   its own runtime, fed through a bounded channel).
 //!   Caps and buffers become tracks and frames in the producer's `gst` module
 //!   (feature `gstreamer`), shared with `kvs-e2ee-producer --source gst:…`.
 #![deny(unsafe_code)]

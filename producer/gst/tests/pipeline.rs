@@ -3,15 +3,23 @@
 //! frames that the viewer library decrypts back (and ffprobe decodes), with
 //! access keys and with kvssink's `iot-certificate` string; bad properties,
 //! an unreadable key and an unreachable endpoint end in a GStreamer error that
-//! names the problem, not a hang.
+//! names the problem, not a hang. With AAC audio on a second request pad, as
+//! kvssink takes it (`kvse2eesink name=sink … ! sink. … ! sink.`), both tracks
+//! come back interleaved in timestamp order.
 //!
 //! Needs GStreamer with x264enc (gstreamer1.0-plugins-ugly); nothing here is
 //! skipped when a plugin is missing: the pipeline fails to build.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
+use support::Setup;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use gst::prelude::*;
 use kvs_e2ee_consumer::run::{Config as ViewerConfig, Mode, OutputTarget, Start};
@@ -21,7 +29,6 @@ use kvs_e2ee_shared::kvs::control;
 use kvs_e2ee_shared::mkv::{Demuxer, Event};
 use kvs_local::faults::{Fault, FaultScope};
 use kvs_local::iot::KeyType;
-use kvs_local::{RunningServer, Server};
 
 const FRAMES: u64 = 300;
 /// Encoder settings that keep the test fast: tiny frames, fastest preset, a
@@ -31,44 +38,16 @@ const SOURCE: &str = "videotestsrc num-buffers=300 ! video/x-raw,width=160,heigh
 /// The same in H.265 (x265enc is in gstreamer1.0-plugins-bad).
 const SOURCE_H265: &str = "videotestsrc num-buffers=300 ! video/x-raw,width=160,height=120,framerate=30/1 \
                            ! x265enc key-int-max=30 speed-preset=ultrafast tune=zerolatency ! h265parse";
+/// 10 s of AAC (48 kHz mono, 1024 samples a frame) beside [`SOURCE`]'s video.
+const AUDIO_SOURCE: &str = "audiotestsrc num-buffers=470 samplesperbuffer=1024 \
+                            ! audio/x-raw,rate=48000,channels=1 ! voaacenc ! aacparse";
 /// Upper bound on one pipeline run.
 const PIPELINE_TIMEOUT: Duration = Duration::from_secs(40);
-
-struct Setup {
-    _dir: tempfile::TempDir,
-    dir: PathBuf,
-    server: RunningServer,
-}
 
 async fn setup() -> Setup {
     gst::init().unwrap();
     gstkvse2ee::plugin_register_static().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_owned();
-    let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
-    let camera = Identity::generate(KeyKind::Camera, &mut rng);
-    camera.save_new(&path.join("camera.key")).unwrap();
-    let viewer = Identity::generate(KeyKind::Viewer, &mut rng);
-    viewer.save_new(&path.join("viewer.key")).unwrap();
-    std::fs::write(
-        path.join("recipients.txt"),
-        format!("{} viewer\n", viewer.public_text()),
-    )
-    .unwrap();
-    std::fs::write(
-        path.join("cameras.txt"),
-        format!("{} camera\n", camera.public_text()),
-    )
-    .unwrap();
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let server = Server::start(kvs_local::Config::new(path.join("kvs")))
-        .await
-        .unwrap();
-    Setup {
-        _dir: dir,
-        dir: path,
-        server,
-    }
+    Setup::start().await
 }
 
 impl Setup {
@@ -79,26 +58,6 @@ impl Setup {
             credentials: CredentialSource::Static(self.server.admin_credentials()),
             media_stall_grace: None,
         }
-    }
-
-    /// The element's properties: kvs-local, our keys, and `extra`.
-    fn sink(&self, stream: &str, extra: &str) -> String {
-        format!(
-            "kvse2eesink stream-name={stream} aws-region={} endpoint-url={} identity={} recipients={} {extra}",
-            self.server.region(),
-            self.server.control_url(),
-            self.dir.join("camera.key").display(),
-            self.dir.join("recipients.txt").display(),
-        )
-    }
-
-    fn static_keys(&self) -> String {
-        let c = self.server.admin_credentials();
-        format!(
-            "access-key={} secret-key={}",
-            c.access_key_id(),
-            c.secret_access_key()
-        )
     }
 
     /// Reads `stream` back with the viewer library; returns the output MKV.
@@ -163,6 +122,11 @@ async fn run_pipeline(description: String) -> Ended {
 
 fn run_blocking(description: &str) -> Ended {
     let pipeline = gst::parse::launch(description).unwrap();
+    run_to_end(&pipeline)
+}
+
+/// Runs `pipeline` (built) to EOS or the first error, then to NULL.
+fn run_to_end(pipeline: &gst::Element) -> Ended {
     let bus = pipeline.bus().unwrap();
     // A failed state change is also posted on the bus as an error.
     let _ = pipeline.set_state(gst::State::Playing);
@@ -208,9 +172,23 @@ fn count_frames(path: &Path) -> u64 {
 /// ffprobe's count of decoded video frames, or `None` when ffprobe is not
 /// installed (a failure when `CI` is set).
 fn ffprobe_frames(path: &Path) -> Option<u64> {
+    let streams = ffprobe_streams(path)?;
+    let video = streams.iter().find(|(kind, _)| kind == "video");
+    Some(video.expect("ffprobe finds a video stream").1)
+}
+
+/// The streams ffprobe finds in `path` (`video`, `audio`, …) and its count of
+/// decoded frames in each, or `None` when ffprobe is not installed (a failure
+/// when `CI` is set).
+fn ffprobe_streams(path: &Path) -> Option<Vec<(String, u64)>> {
     let out = match Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .args(["-v", "error", "-count_frames"])
+        .args([
+            "-show_entries",
+            "stream=codec_type,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
     {
@@ -226,7 +204,15 @@ fn ffprobe_frames(path: &Path) -> Option<u64> {
         "ffprobe failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    Some(String::from_utf8_lossy(&out.stdout).trim().parse().unwrap())
+    let text = String::from_utf8_lossy(&out.stdout);
+    Some(
+        text.lines()
+            .map(|l| {
+                let (kind, n) = l.split_once(',').unwrap();
+                (kind.to_owned(), n.trim().parse().unwrap())
+            })
+            .collect(),
+    )
 }
 
 fn last_stats(ended: &Ended) -> &gst::Structure {
@@ -350,12 +336,34 @@ async fn restart_on_error_decides_whether_a_lost_connection_is_retried() {
 async fn stopping_a_live_pipeline_without_eos_returns_promptly() {
     let s = setup().await;
     let sink = s.sink("live", &s.static_keys());
-    let description = format!(
-        "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 \
-         ! x264enc key-int-max=15 speed-preset=ultrafast tune=zerolatency ! h264parse ! {sink} \
-         fragment-duration=500"
-    );
-    let stopped_in = tokio::time::timeout(
+    let stopped_in =
+        stop_after_first_fragment(format!("{LIVE_SOURCE} ! {sink} fragment-duration=500")).await;
+    assert!(stopped_in < Duration::from_secs(8), "{stopped_in:?}");
+}
+
+/// The same with live audio beside the video: a streaming thread waiting in
+/// the interleaver for the other pad is released as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_live_pipeline_with_audio_returns_promptly() {
+    let s = setup().await;
+    let sink = s.sink("live-audio", &s.static_keys());
+    let stopped_in = stop_after_first_fragment(format!(
+        "{sink} name=sink fragment-duration=500  {LIVE_SOURCE} ! queue ! sink.  \
+         audiotestsrc is-live=true ! audio/x-raw,rate=48000,channels=1 ! voaacenc ! aacparse \
+         ! queue ! sink."
+    ))
+    .await;
+    assert!(stopped_in < Duration::from_secs(8), "{stopped_in:?}");
+}
+
+/// A live camera: never ends, a key frame every half second.
+const LIVE_SOURCE: &str = "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 \
+                           ! x264enc key-int-max=15 speed-preset=ultrafast tune=zerolatency ! h264parse";
+
+/// Plays `description` until a fragment is persisted, then sets it to NULL;
+/// returns how long that took.
+async fn stop_after_first_fragment(description: String) -> Duration {
+    tokio::time::timeout(
         PIPELINE_TIMEOUT,
         tokio::task::spawn_blocking(move || {
             let pipeline = gst::parse::launch(&description).unwrap();
@@ -380,8 +388,7 @@ async fn stopping_a_live_pipeline_without_eos_returns_promptly() {
     )
     .await
     .expect("no hang")
-    .unwrap();
-    assert!(stopped_in < Duration::from_secs(8), "{stopped_in:?}");
+    .unwrap()
 }
 
 /// Runs a short pipeline into a misconfigured sink; returns the error text.
@@ -465,55 +472,8 @@ async fn unreachable_endpoint_is_a_clear_error_not_a_hang() {
     assert!(e.contains("cannot reach Kinesis Video Streams"), "{e}");
 }
 
-/// A directory holding only this build's `libgstkvse2ee.so` (a link), for
-/// `GST_PLUGIN_PATH`: the deps folder itself holds many unrelated libraries
-/// that GStreamer's scanner would try to load.
-fn plugin_dir(work: &Path) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    let so = [
-        deps.join("libgstkvse2ee.so"),
-        deps.join("../libgstkvse2ee.so"),
-    ]
-    .into_iter()
-    .find(|p| p.is_file())
-    .expect("cargo built the cdylib next to the test binary");
-    let dir = work.join("plugins");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::os::unix::fs::symlink(so.canonicalize().unwrap(), dir.join("libgstkvse2ee.so")).unwrap();
-    dir
-}
-
-/// Runs `gst-launch-1.0` with `args` (as a shell passes them), bounded by
-/// [`PIPELINE_TIMEOUT`]; returns its exit status and output.
-fn gst_launch(plugins: &Path, registry: &Path, args: &[String]) -> (bool, String) {
-    let mut child = Command::new("gst-launch-1.0")
-        .args(args)
-        .env("GST_PLUGIN_PATH", plugins)
-        .env("GST_REGISTRY", registry)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gst-launch-1.0 is installed (gstreamer1.0-tools)");
-    let deadline = Instant::now() + PIPELINE_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("gst-launch-1.0 did not finish within {PIPELINE_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (status.success(), text)
-}
+/// This build's plugin, as GStreamer's tools load it.
+const LIBRARY: &str = "libgstkvse2ee.so";
 
 /// The AWS guide's kvssink command, with `kvssink` replaced by `kvse2eesink`,
 /// the IoT paths and endpoint pointing at kvs-local, and our two properties
@@ -529,7 +489,6 @@ async fn gst_launch_runs_the_aws_guide_command_with_the_element_renamed() {
         .server
         .provision_thing("driveway", KeyType::EcP256, &s.dir.join("device"))
         .unwrap();
-    let plugins = plugin_dir(&s.dir);
     // argv after the shell removed the guide's quotes.
     let mut args: Vec<String> = SOURCE.split_whitespace().map(str::to_owned).collect();
     args.extend([
@@ -543,10 +502,12 @@ async fn gst_launch_runs_the_aws_guide_command_with_the_element_renamed() {
         format!("identity={}", s.dir.join("camera.key").display()),
         format!("recipients={}", s.dir.join("recipients.txt").display()),
     ]);
-    let registry = s.dir.join("registry.bin");
-    let (ok, output) = tokio::task::spawn_blocking(move || gst_launch(&plugins, &registry, &args))
-        .await
-        .unwrap();
+    let work = s.dir.clone();
+    let (ok, output) = tokio::task::spawn_blocking(move || {
+        support::gst_tool("gst-launch-1.0", LIBRARY, &work, &args, PIPELINE_TIMEOUT)
+    })
+    .await
+    .unwrap();
     assert!(ok, "gst-launch-1.0 failed:\n{output}");
     assert!(output.contains("Got EOS"), "{output}");
     assert_round_trip(&s, "driveway").await;
@@ -557,19 +518,14 @@ async fn gst_launch_runs_the_aws_guide_command_with_the_element_renamed() {
 #[test]
 fn gst_inspect_documents_every_property() {
     let work = tempfile::tempdir().unwrap();
-    let plugins = plugin_dir(work.path());
-    let out = Command::new("gst-inspect-1.0")
-        .arg("kvse2eesink")
-        .env("GST_PLUGIN_PATH", &plugins)
-        .env("GST_REGISTRY", work.path().join("registry.bin"))
-        .output()
-        .expect("gst-inspect-1.0 is installed (gstreamer1.0-tools)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (ok, text) = support::gst_tool(
+        "gst-inspect-1.0",
+        LIBRARY,
+        work.path(),
+        &["kvse2eesink".to_owned()],
+        PIPELINE_TIMEOUT,
     );
+    assert!(ok, "{text}");
     for property in [
         "stream-name",
         "aws-region",
@@ -592,8 +548,178 @@ fn gst_inspect_documents_every_property() {
         let blurb = line.split_once(':').map(|(_, b)| b.trim()).unwrap_or("");
         assert!(blurb.len() > 10, "{property} has no description: {line}");
     }
+    for expected in [
+        "video_%u",
+        "audio_%u",
+        "video/x-h264",
+        "video/x-h265",
+        "audio/mpeg",
+        "audio/x-alaw",
+        "audio/x-mulaw",
+    ] {
+        assert!(text.contains(expected), "{expected} is not listed:\n{text}");
+    }
+}
+
+/// Every frame of an MKV file as (track, absolute timecode in ms), in file order.
+fn frame_times(path: &Path) -> Vec<(u64, u64)> {
+    let mut demux = Demuxer::new();
+    demux.push(&std::fs::read(path).unwrap());
+    demux.finish().unwrap();
+    let mut frames = Vec::new();
+    while let Some(ev) = demux.next_event().unwrap() {
+        if let Event::Frame(f) = ev {
+            frames.push((f.track, f.timecode));
+        }
+    }
+    frames
+}
+
+/// kvssink's two-pad form: video and AAC audio linked to `kvse2eesink
+/// name=sink` by name. Every video and audio frame comes back, ffprobe
+/// decodes both tracks, and the frames are interleaved in timestamp order on
+/// one timeline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn video_and_aac_audio_on_request_pads_both_decrypt_interleaved() {
+    let s = setup().await;
+    let sink = s.sink("with-audio", &s.static_keys());
+    let description = format!("{sink} name=sink  {SOURCE} ! sink.  {AUDIO_SOURCE} ! sink.");
+    let (ended, audio_in) = tokio::time::timeout(
+        PIPELINE_TIMEOUT,
+        tokio::task::spawn_blocking(move || {
+            let pipeline = gst::parse::launch(&description)
+                .unwrap()
+                .downcast::<gst::Bin>()
+                .unwrap();
+            let element = pipeline.by_name("sink").unwrap();
+            let names: Vec<String> = element
+                .sink_pads()
+                .iter()
+                .map(|p| p.name().into())
+                .collect();
+            assert_eq!(names, ["video_0", "audio_0"], "kvssink's pad names");
+            let audio_in = Arc::new(AtomicU64::new(0));
+            let counter = audio_in.clone();
+            element.static_pad("audio_0").unwrap().add_probe(
+                gst::PadProbeType::BUFFER,
+                move |_, _| {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    gst::PadProbeReturn::Ok
+                },
+            );
+            let ended = run_to_end(pipeline.upcast_ref());
+            (ended, audio_in.load(Ordering::SeqCst))
+        }),
+    )
+    .await
+    .expect("the pipeline ended in time (no hang)")
+    .unwrap();
+    assert_eq!(ended.error, None);
+    assert!(audio_in > 400, "the encoder produced audio: {audio_in}");
+    let last = last_stats(&ended);
+    assert_eq!(last.get::<u64>("fragments-persisted").unwrap(), 5, "{last}");
+
+    let output = s.watch("with-audio").await;
+    let frames = frame_times(&output);
+    let video: Vec<u64> = frames.iter().filter(|f| f.0 == 1).map(|f| f.1).collect();
+    let audio: Vec<u64> = frames.iter().filter(|f| f.0 == 2).map(|f| f.1).collect();
+    assert_eq!(video.len() as u64, FRAMES, "every video frame decrypted");
+    assert_eq!(audio.len() as u64, audio_in, "every audio frame decrypted");
     assert!(
-        text.contains("video/x-h264") && text.contains("video/x-h265"),
-        "{text}"
+        audio.windows(2).all(|w| w[0] < w[1]),
+        "audio timecodes increase"
     );
+    assert!(
+        frames.windows(2).all(|w| w[0].1 <= w[1].1),
+        "frames are interleaved in timestamp order"
+    );
+    // One timeline: both tracks span the same 10 s.
+    let (v0, a0) = (video[0], audio[0]);
+    assert!(a0.abs_diff(v0) < 100, "video starts at {v0}, audio at {a0}");
+    let (v1, a1) = (video[video.len() - 1], audio[audio.len() - 1]);
+    assert!(a1.abs_diff(v1) < 200, "video ends at {v1}, audio at {a1}");
+
+    if let Some(streams) = ffprobe_streams(&output) {
+        assert_eq!(
+            streams,
+            [("video".to_owned(), FRAMES), ("audio".to_owned(), audio_in)],
+            "ffprobe decodes both tracks completely"
+        );
+    }
+}
+
+/// G.711 as kvssink takes it (`A_MS/ACM` with a `WAVEFORMATEX`): A-law and
+/// µ-law both come back and decode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g711_audio_beside_video_decrypts_and_decodes() {
+    let s = setup().await;
+    for encoder in ["alawenc", "mulawenc"] {
+        let stream = format!("g711-{encoder}");
+        let sink = s.sink(&stream, &s.static_keys());
+        // 10 s of 8 kHz mono in 40 ms buffers.
+        let ended = run_pipeline(format!(
+            "{sink} name=sink  {SOURCE} ! sink.  audiotestsrc num-buffers=250 samplesperbuffer=320 \
+             ! audio/x-raw,rate=8000,channels=1 ! {encoder} ! sink."
+        ))
+        .await;
+        assert_eq!(ended.error, None, "{encoder}");
+        let output = s.watch(&stream).await;
+        let frames = frame_times(&output);
+        assert_eq!(frames.iter().filter(|f| f.0 == 1).count() as u64, FRAMES);
+        assert_eq!(frames.iter().filter(|f| f.0 == 2).count(), 250, "{encoder}");
+        if let Some(streams) = ffprobe_streams(&output) {
+            assert_eq!(streams.len(), 2, "{streams:?}");
+            assert_eq!(streams[1].0, "audio", "{streams:?}");
+            assert!(streams[1].1 > 0, "{encoder}: ffprobe decodes the audio");
+        }
+    }
+}
+
+/// KVS fragments start at video key frames: audio alone is an error that
+/// says so, not a silent empty stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_without_video_is_a_clear_error() {
+    let s = setup().await;
+    let sink = s.sink("audio-only", &s.static_keys());
+    let ended = run_pipeline(format!("{AUDIO_SOURCE} ! {sink}")).await;
+    let e = ended.error.expect("the pipeline failed");
+    assert!(e.contains("needs video on a video_%u pad"), "{e}");
+}
+
+/// Like kvssink, one video and at most one audio pad: a second video pad is
+/// refused, and the bus says why.
+#[test]
+fn a_second_video_pad_is_refused_with_a_clear_error() {
+    gst::init().unwrap();
+    gstkvse2ee::plugin_register_static().unwrap();
+    let pipeline = gst::Pipeline::new();
+    let sink = gst::ElementFactory::make("kvse2eesink").build().unwrap();
+    pipeline.add(&sink).unwrap();
+    let first = sink
+        .request_pad_simple("video_%u")
+        .expect("the first video pad");
+    assert_eq!(first.name(), "video_0");
+    assert!(sink.request_pad_simple("video_%u").is_none());
+    let audio = sink
+        .request_pad_simple("audio_%u")
+        .expect("an audio pad beside it");
+    assert_eq!(audio.name(), "audio_0");
+    assert!(sink.request_pad_simple("audio_%u").is_none());
+    let bus = pipeline.bus().unwrap();
+    let errors: Vec<String> = bus
+        .iter()
+        .filter_map(|m| match m.view() {
+            gst::MessageView::Error(e) => Some(e.error().to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].contains("one video stream") && errors[0].contains("video_0"),
+        "{errors:?}"
+    );
+    assert!(errors[1].contains("one audio stream"), "{errors:?}");
+    // A released pad can be requested again.
+    sink.release_request_pad(&first);
+    assert!(sink.request_pad_simple("video_%u").is_some());
 }

@@ -26,6 +26,9 @@ pub enum MediaError {
         "caps {0} carry no codec_data (avcC/hvcC); put h264parse/h265parse at the end of the pipeline"
     )]
     NoCodecData(String),
+    /// AAC caps lack the AudioSpecificConfig.
+    #[error("caps {0} carry no codec_data (AudioSpecificConfig); put aacparse before the sink")]
+    NoAudioCodecData(String),
     /// A buffer could not be read.
     #[error("a buffer could not be mapped for reading")]
     Map,
@@ -68,6 +71,19 @@ impl VideoInput {
 
     /// One buffer; returns the events to send (a new track, then the frame).
     pub fn buffer(&mut self, buffer: &gst::BufferRef) -> Result<Vec<SourceEvent>, MediaError> {
+        let mut timeline = std::mem::take(&mut self.timeline);
+        let events = self.buffer_on(buffer, &mut timeline);
+        self.timeline = timeline;
+        events
+    }
+
+    /// As [`VideoInput::buffer`], placing the frame on `timeline` instead of
+    /// the input's own: for an element that puts audio on the same timeline.
+    pub fn buffer_on(
+        &mut self,
+        buffer: &gst::BufferRef,
+        timeline: &mut Timeline,
+    ) -> Result<Vec<SourceEvent>, MediaError> {
         let map = buffer.map_readable().map_err(|_| MediaError::Map)?;
         let mut events = Vec::with_capacity(2);
         let data = match &mut self.bytestream {
@@ -85,7 +101,7 @@ impl VideoInput {
         };
         events.push(SourceEvent::Frame(MediaFrame {
             track: VIDEO_TRACK,
-            timecode_ms: self.timeline.timecode_ms(buffer.pts().or(buffer.dts())),
+            timecode_ms: timeline.timecode_ms(buffer.pts().or(buffer.dts())),
             keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
             data,
         }));

@@ -4,11 +4,14 @@
 //!
 //! - [`input`]: caps → track (from `codec_data`, or in-band parameter sets for
 //!   byte-stream), buffers → frames on an absolute timeline.
+//! - [`audio`]: AAC and G.711 caps → the audio track, buffers → its frames
+//!   (for `kvse2eesink`'s `audio_%u` pad).
 //! - [`bytestream`]: Annex-B access units → length-prefixed samples and the
 //!   `avcC`/`hvcC` record.
 //! - [`pipeline`]: a pipeline description with an appsink appended, read as a
 //!   source.
 
+pub mod audio;
 pub mod bytestream;
 pub mod input;
 pub mod pipeline;

@@ -14,6 +14,8 @@
 //! - [`getmedia`]: GetMedia tags, start selector, client.
 //! - [`archive`]: ListFragments and GetMediaForFragmentList.
 //! - [`control`]: DescribeStream, CreateStream, GetDataEndpoint.
+//! - [`settings`]: checks of the settings the front ends share (stream name, region,
+//!   endpoint URL, key paths, static keys), named after their `kvssink` properties.
 
 use std::fmt;
 
@@ -25,6 +27,7 @@ pub mod error;
 pub mod getmedia;
 pub mod iot;
 pub mod putmedia;
+pub mod settings;
 pub mod sigv4;
 
 #[cfg(test)]

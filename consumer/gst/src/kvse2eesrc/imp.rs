@@ -11,6 +11,7 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::base_src::CreateSuccess;
 use gst_base::subclass::prelude::*;
+use kvs_e2ee_shared::kvs::settings::SecretText;
 
 use super::CAT;
 use super::bridge::{Next, Session};
@@ -128,8 +129,10 @@ impl ObjectImpl for KvsE2eeSrc {
             "until-current" => s.until_current = value.get().unwrap_or(DEFAULT_UNTIL_CURRENT),
             "endpoint-url" => s.endpoint_url = text(),
             "access-key" => s.access_key = text(),
-            "secret-key" => s.secret_key = text(),
-            "session-token" => s.session_token = text(),
+            // Moved into zeroizing storage; GLib's copy in `value` is freed
+            // (not wiped) by GLib, which we cannot change.
+            "secret-key" => s.secret_key = text().map(SecretText::new),
+            "session-token" => s.session_token = text().map(SecretText::new),
             other => gst::warning!(CAT, imp = self, "unknown property {other}"),
         }
     }

@@ -1,22 +1,26 @@
 //! `kvse2eesink`'s implementation: properties (named like `kvssink`'s),
-//! settings, state, and the BaseSink virtual methods. Media and engine work is
-//! delegated to the producer's `gst::input` and to `bridge.rs`.
+//! settings, state, the request pads `video_%u` and `audio_%u` (as
+//! `kvssink`'s), and the element's virtual methods. Interleaving is
+//! `collect.rs`; media and engine work is delegated to the producer's
+//! `gst::input`/`gst::audio` and to `bridge.rs`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use gst_base::prelude::*;
-use gst_base::subclass::prelude::*;
 use kvs_e2ee_producer::engine::EngineStats;
-use kvs_e2ee_producer::media::SourceEvent;
+use kvs_e2ee_producer::gst::audio::AudioInput;
+use kvs_e2ee_producer::gst::input::{Timeline, VideoInput};
+use kvs_e2ee_producer::media::{SourceEvent, TrackInfo};
+use kvs_e2ee_shared::kvs::settings::SecretText;
 use tokio::sync::watch;
 
 use super::bridge::{SendError, Session, SessionError};
+use super::collect::{Collector, PadKind, Refused};
 use super::settings::{IOT_STRUCTURE, Settings};
 use super::{CAT, STATS_MESSAGE};
-use kvs_e2ee_producer::gst::input::VideoInput;
 
 /// kvssink's defaults, so a pipeline that relied on them behaves the same.
 const DEFAULT_STREAM_NAME: &str = "DEFAULT_STREAM";
@@ -46,10 +50,24 @@ impl Default for Settings {
     }
 }
 
+/// Names of the request pad templates, as `kvssink`'s.
+const VIDEO_TEMPLATE: &str = "video_%u";
+const AUDIO_TEMPLATE: &str = "audio_%u";
+
 /// A streaming session and what the element tracks of its input.
 struct Started {
     session: Session,
-    input: VideoInput,
+    video: VideoInput,
+    audio: AudioInput,
+    /// One timeline for both pads, so audio and video keep their distance.
+    timeline: Timeline,
+    /// The video track as the video input last described it.
+    video_track: Option<TrackInfo>,
+    /// The track set last sent to the engine.
+    sent_tracks: Option<Vec<TrackInfo>>,
+    /// Audio frames dropped because no video track was known yet (they would
+    /// precede the first key frame, which the engine skips anyway).
+    audio_before_video: u64,
 }
 
 #[derive(Default)]
@@ -59,13 +77,36 @@ enum State {
     Started(Box<Started>),
 }
 
-/// The element's instance data.
+/// The request pads in use (at most one of each, as `kvssink`).
+#[derive(Default)]
+struct Pads {
+    video: Option<gst::Pad>,
+    audio: Option<gst::Pad>,
+}
+
+impl Pads {
+    fn slot(&mut self, kind: PadKind) -> &mut Option<gst::Pad> {
+        match kind {
+            PadKind::Video => &mut self.video,
+            PadKind::Audio => &mut self.audio,
+        }
+    }
+}
+
+/// The element's instance data. Lock order: `pads` → the collector → `state`.
 pub struct KvsE2eeSink {
     settings: Mutex<Settings>,
     state: Mutex<State>,
-    /// Set by `unlock` so a render blocked on a full channel (or EOS waiting
-    /// for acks) returns; kept outside `state`, which that render holds.
+    /// Set on flush and on the way down to READY so a streaming thread
+    /// blocked on a full channel (or EOS waiting for acks) returns; kept
+    /// outside `state`, which that thread holds.
     flushing: watch::Sender<bool>,
+    /// Interleaves the pads' buffers in timestamp order.
+    collector: Collector<gst::Buffer>,
+    pads: Mutex<Pads>,
+    /// Whether a video pad exists (read while the collector is locked, where
+    /// `pads` may not be taken).
+    has_video: AtomicBool,
 }
 
 impl Default for KvsE2eeSink {
@@ -74,6 +115,9 @@ impl Default for KvsE2eeSink {
             settings: Mutex::default(),
             state: Mutex::default(),
             flushing: watch::Sender::new(false),
+            collector: Collector::default(),
+            pads: Mutex::default(),
+            has_video: AtomicBool::new(false),
         }
     }
 }
@@ -90,7 +134,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl ObjectSubclass for KvsE2eeSink {
     const NAME: &'static str = "GstKvsE2eeSink";
     type Type = super::KvsE2eeSink;
-    type ParentType = gst_base::BaseSink;
+    type ParentType = gst::Element;
 }
 
 fn string_prop(name: &str, blurb: &str, default: Option<&str>) -> glib::ParamSpec {
@@ -163,8 +207,10 @@ impl ObjectImpl for KvsE2eeSink {
                 s.iot_certificate = value.get::<Option<gst::Structure>>().ok().flatten();
             }
             "access-key" => s.access_key = text(),
-            "secret-key" => s.secret_key = text(),
-            "session-token" => s.session_token = text(),
+            // Moved into zeroizing storage; GLib's copy in `value` is freed
+            // (not wiped) by GLib, which we cannot change.
+            "secret-key" => s.secret_key = text().map(SecretText::new),
+            "session-token" => s.session_token = text().map(SecretText::new),
             "fragment-duration" => s.fragment_duration_ms = uint(),
             "storage-size" => s.storage_size_mb = uint(),
             "retention-period" => s.retention_period_hours = uint(),
@@ -199,9 +245,10 @@ impl ObjectImpl for KvsE2eeSink {
 
     fn constructed(&self) {
         self.parent_constructed();
-        // Like kvssink, not clock-synchronised: live sources pace themselves,
-        // and a file streams as fast as KVS accepts it.
-        self.obj().set_sync(false);
+        // A sink: bins wait for its EOS message. Like kvssink, it is not
+        // clock-synchronised: live sources pace themselves, and a file
+        // streams as fast as KVS accepts it.
+        self.obj().set_element_flags(gst::ElementFlags::SINK);
     }
 }
 
@@ -213,8 +260,9 @@ impl ElementImpl for KvsE2eeSink {
             gst::subclass::ElementMetadata::new(
                 "Kinesis Video Streams end-to-end encrypting sink",
                 "Sink/Network",
-                "Encrypts H.264/H.265 end to end (kvs-e2ee) and streams it to Amazon Kinesis Video \
-                 Streams; a drop-in for kvssink with recipients and identity properties",
+                "Encrypts H.264/H.265 video and optional AAC/G.711 audio end to end (kvs-e2ee) \
+                 and streams it to Amazon Kinesis Video Streams; a drop-in for kvssink with \
+                 recipients and identity properties",
                 "kvs-e2ee developers",
             )
         });
@@ -223,17 +271,143 @@ impl ElementImpl for KvsE2eeSink {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = kvs_e2ee_producer::gst::accepted_caps();
-            let sink = gst::PadTemplate::new(
-                "sink",
-                gst::PadDirection::Sink,
-                gst::PadPresence::Always,
-                &caps,
-            )
-            .expect("the sink pad template is valid");
-            vec![sink]
+            let template = |name, caps: gst::Caps| {
+                gst::PadTemplate::new(
+                    name,
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Request,
+                    &caps,
+                )
+                .expect("the request pad templates are valid")
+            };
+            vec![
+                template(VIDEO_TEMPLATE, kvs_e2ee_producer::gst::accepted_caps()),
+                template(
+                    AUDIO_TEMPLATE,
+                    kvs_e2ee_producer::gst::audio::accepted_caps(),
+                ),
+            ]
         });
         TEMPLATES.as_ref()
+    }
+
+    fn request_new_pad(
+        &self,
+        templ: &gst::PadTemplate,
+        name: Option<&str>,
+        _caps: Option<&gst::Caps>,
+    ) -> Option<gst::Pad> {
+        let (kind, pad_name) = match templ.name_template() {
+            VIDEO_TEMPLATE => (PadKind::Video, "video_0"),
+            AUDIO_TEMPLATE => (PadKind::Audio, "audio_0"),
+            other => {
+                gst::warning!(CAT, imp = self, "not our pad template: {other}");
+                return None;
+            }
+        };
+        if name.is_some_and(|n| n != pad_name) {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "custom pad names are not supported; the pad is {pad_name}"
+            );
+        }
+        let mut pads = lock(&self.pads);
+        if let Some(existing) = pads.slot(kind) {
+            // Like kvssink: a KVS stream has one video track and at most one
+            // audio track. Said on the bus too, since gst-launch-1.0 only
+            // reports that the link failed.
+            let what = match kind {
+                PadKind::Video => "video",
+                PadKind::Audio => "audio",
+            };
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Pad,
+                (
+                    "kvse2eesink takes one {what} stream and already has {}; \
+                     a Kinesis video stream carries one video and at most one audio track",
+                    existing.name()
+                )
+            );
+            return None;
+        }
+        let pad = gst::Pad::builder_from_template(templ)
+            .name(pad_name)
+            .chain_function(move |pad, parent, buffer| {
+                KvsE2eeSink::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |imp| imp.chain(pad, kind, buffer),
+                )
+            })
+            .event_function(move |_pad, parent, event| {
+                KvsE2eeSink::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.sink_event(kind, event),
+                )
+            })
+            .build();
+        self.collector.add_pad(kind);
+        if kind == PadKind::Video {
+            self.has_video.store(true, Ordering::SeqCst);
+        }
+        if let Err(e) = self.obj().add_pad(&pad) {
+            gst::warning!(CAT, imp = self, "cannot add {pad_name}: {e}");
+            self.collector.remove_pad(kind, |k, b| self.consume(k, b));
+            return None;
+        }
+        *pads.slot(kind) = Some(pad.clone());
+        gst::debug!(CAT, imp = self, "added {pad_name}");
+        Some(pad)
+    }
+
+    fn release_pad(&self, pad: &gst::Pad) {
+        let mut pads = lock(&self.pads);
+        let Some(kind) = [PadKind::Video, PadKind::Audio]
+            .into_iter()
+            .find(|k| pads.slot(*k).as_ref() == Some(pad))
+        else {
+            return;
+        };
+        *pads.slot(kind) = None;
+        if kind == PadKind::Video {
+            self.has_video.store(false, Ordering::SeqCst);
+        }
+        // The other pad no longer waits for this one.
+        self.collector.remove_pad(kind, |k, b| self.consume(k, b));
+        let _ = pad.set_active(false);
+        let _ = self.obj().remove_pad(pad);
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        match transition {
+            gst::StateChange::ReadyToPaused => {
+                self.start().map_err(|msg| {
+                    self.post_error_message(msg);
+                    gst::StateChangeError
+                })?;
+            }
+            gst::StateChange::PausedToReady => {
+                // Release the streaming threads (blocked in the collector, on
+                // a full channel or in EOS's wait for acks) before the pads
+                // are deactivated, which waits for them.
+                self.flushing.send_replace(true);
+                self.collector.flush_start();
+            }
+            _ => {}
+        }
+        let result = self.parent_change_state(transition);
+        match transition {
+            gst::StateChange::PausedToReady => self.stop(),
+            gst::StateChange::ReadyToPaused if result.is_err() => self.stop(),
+            _ => {}
+        }
+        result
     }
 }
 
@@ -293,9 +467,8 @@ impl KvsE2eeSink {
             Err(SendError::Ended) => Err(self.session_ended(started)),
         }
     }
-}
 
-impl BaseSinkImpl for KvsE2eeSink {
+    /// READY → PAUSED: validates the settings and sets up the stream.
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
         gst::debug!(CAT, imp = self, "starting with {settings:?}");
@@ -310,6 +483,7 @@ impl BaseSinkImpl for KvsE2eeSink {
             .validate()
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;
         self.flushing.send_replace(false);
+        self.collector.reset();
         let weak = self.obj().downgrade();
         let session = Session::start(validated, self.flushing.clone(), move |stats| {
             if let Some(element) = weak.upgrade() {
@@ -325,52 +499,182 @@ impl BaseSinkImpl for KvsE2eeSink {
         gst::info!(CAT, imp = self, "stream {} is ready", settings.stream_name);
         *lock(&self.state) = State::Started(Box::new(Started {
             session,
-            input: VideoInput::default(),
+            video: VideoInput::default(),
+            audio: AudioInput::default(),
+            timeline: Timeline::default(),
+            video_track: None,
+            sent_tracks: None,
+            audio_before_video: 0,
         }));
         Ok(())
     }
 
-    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+    /// PAUSED → READY (pads inactive): ends the session without EOS.
+    fn stop(&self) {
         if let State::Started(started) = std::mem::take(&mut *lock(&self.state)) {
             started.session.stop();
         }
-        Ok(())
     }
 
-    fn set_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let mut state = lock(&self.state);
-        let State::Started(started) = &mut *state else {
-            return Err(gst::loggable_error!(CAT, "caps before start"));
+    fn chain(
+        &self,
+        pad: &gst::Pad,
+        kind: PadKind,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let Some(buffer) = running_time(pad, buffer) else {
+            gst::trace!(CAT, obj = pad, "dropping a buffer outside the segment");
+            return Ok(gst::FlowSuccess::Ok);
         };
-        let events = started.input.set_caps(caps).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
-            gst::loggable_error!(CAT, "{e}")
-        })?;
-        gst::debug!(CAT, imp = self, "caps {caps}");
-        for event in events {
-            self.send(started, event)
-                .map_err(|e| gst::loggable_error!(CAT, "cannot start the track: {e:?}"))?;
+        // Interleave on decode order (DTS), as collectpads does.
+        let key = buffer.dts_or_pts().map(gst::ClockTime::nseconds);
+        match self
+            .collector
+            .push(kind, key, buffer, |k, b| self.consume(k, b))
+        {
+            Ok(()) => Ok(gst::FlowSuccess::Ok),
+            Err(Refused::Flushing) => Err(gst::FlowError::Flushing),
+            Err(Refused::Failed(e)) => Err(e),
         }
-        Ok(())
     }
 
-    fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+    /// One buffer, in interleaved order, into the engine (with the track set
+    /// first when it changed). Runs with the collector locked.
+    fn consume(&self, kind: PadKind, buffer: gst::Buffer) -> Result<(), gst::FlowError> {
         let mut state = lock(&self.state);
         let State::Started(started) = &mut *state else {
             return Err(gst::FlowError::Flushing);
         };
-        let events = started.input.buffer(buffer).map_err(|e| {
+        let started = &mut **started;
+        let input_error = |e: kvs_e2ee_producer::gst::input::MediaError| {
             gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
             gst::FlowError::Error
-        })?;
+        };
+        let events = match kind {
+            PadKind::Video => started
+                .video
+                .buffer_on(&buffer, &mut started.timeline)
+                .map_err(input_error)?,
+            PadKind::Audio if started.video_track.is_none() => {
+                if !self.has_video.load(Ordering::SeqCst) {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Format,
+                        ("kvse2eesink needs video on a video_%u pad: Kinesis Video Streams \
+                          fragments start at video key frames, audio alone cannot be streamed")
+                    );
+                    return Err(gst::FlowError::Error);
+                }
+                if started.audio_before_video == 0 {
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "dropping audio until the video track is known"
+                    );
+                }
+                started.audio_before_video += 1;
+                return Ok(());
+            }
+            PadKind::Audio => vec![SourceEvent::Frame(
+                started
+                    .audio
+                    .buffer(&buffer, &mut started.timeline)
+                    .map_err(input_error)?,
+            )],
+        };
         for event in events {
-            self.send(started, event)?;
+            match event {
+                SourceEvent::Tracks(tracks) => started.video_track = tracks.into_iter().next(),
+                frame @ SourceEvent::Frame(_) => {
+                    self.send_tracks(started)?;
+                    self.send(started, frame)?;
+                }
+            }
         }
-        Ok(gst::FlowSuccess::Ok)
+        Ok(())
     }
 
-    fn event(&self, event: gst::Event) -> bool {
-        if let gst::EventView::Eos(_) = event.view() {
+    /// Sends the track set (video, then audio) if it differs from the last
+    /// one sent: the engine starts a new Matroska segment on a change.
+    fn send_tracks(&self, started: &mut Started) -> Result<(), gst::FlowError> {
+        let current = || started.video_track.iter().chain(started.audio.track());
+        // Per frame: compare in place, copy only on a change.
+        if started
+            .sent_tracks
+            .as_ref()
+            .is_some_and(|sent| sent.iter().eq(current()))
+        {
+            return Ok(());
+        }
+        let tracks: Vec<TrackInfo> = current().cloned().collect();
+        gst::info!(
+            CAT,
+            imp = self,
+            "tracks: {}",
+            tracks
+                .iter()
+                .map(|t| t.codec_id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        started.sent_tracks = Some(tracks.clone());
+        self.send(started, SourceEvent::Tracks(tracks))
+    }
+
+    fn sink_event(&self, kind: PadKind, event: gst::Event) -> bool {
+        match event.view() {
+            gst::EventView::Caps(c) => self.set_caps(kind, c.caps()),
+            gst::EventView::Eos(_) => {
+                if self.collector.eos(kind, |k, b| self.consume(k, b)) {
+                    return self.finish(event.seqnum());
+                }
+                true
+            }
+            gst::EventView::FlushStart(_) => {
+                self.flushing.send_replace(true);
+                self.collector.flush_start();
+                true
+            }
+            gst::EventView::FlushStop(_) => {
+                self.collector.reset();
+                self.flushing.send_replace(false);
+                true
+            }
+            // Nothing downstream to forward to; segments, tags and the like
+            // are not needed (timestamps are placed on our own timeline).
+            _ => true,
+        }
+    }
+
+    /// New caps on `kind`'s pad; the track set is sent with the next frame.
+    fn set_caps(&self, kind: PadKind, caps: &gst::CapsRef) -> bool {
+        let mut state = lock(&self.state);
+        let State::Started(started) = &mut *state else {
+            gst::warning!(CAT, imp = self, "caps before start");
+            return false;
+        };
+        gst::debug!(CAT, imp = self, "{kind:?} caps {caps}");
+        let result = match kind {
+            PadKind::Video => started.video.set_caps(caps).map(|events| {
+                for event in events {
+                    if let SourceEvent::Tracks(tracks) = event {
+                        started.video_track = tracks.into_iter().next();
+                    }
+                }
+            }),
+            PadKind::Audio => started.audio.set_caps(caps).map(drop),
+        };
+        if let Err(e) = result {
+            gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
+            return false;
+        }
+        true
+    }
+
+    /// EOS on every pad: flush, wait for the last PERSISTED ack, then post
+    /// the final stats and EOS.
+    fn finish(&self, seqnum: gst::Seqnum) -> bool {
+        {
             let mut state = lock(&self.state);
             if let State::Started(started) = &mut *state {
                 gst::info!(
@@ -388,7 +692,7 @@ impl BaseSinkImpl for KvsE2eeSink {
                         );
                         Self::post_stats(&self.obj(), stats, true);
                     }
-                    Err(SessionError::Interrupted) => {}
+                    Err(SessionError::Interrupted) => return true,
                     Err(e) => {
                         self.post_session_error(&e);
                         return false;
@@ -396,16 +700,37 @@ impl BaseSinkImpl for KvsE2eeSink {
                 }
             }
         }
-        self.parent_event(event)
+        let obj = self.obj();
+        let _ = obj.post_message(
+            gst::message::Eos::builder()
+                .src(&*obj)
+                .seqnum(seqnum)
+                .build(),
+        );
+        true
     }
+}
 
-    fn unlock(&self) -> Result<(), gst::ErrorMessage> {
-        self.flushing.send_replace(true);
-        Ok(())
-    }
-
-    fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
-        self.flushing.send_replace(false);
-        Ok(())
-    }
+/// `buffer` with its timestamps turned into running time on `pad`'s segment,
+/// as kvssink's collectpads clip function does; `None` for a buffer outside
+/// the segment. Pads' timestamps can only be compared as running time:
+/// encoders put their output segment far from zero (GstVideoEncoder starts
+/// at 1000 h so that DTS before PTS stays positive) while an audio source
+/// starts at 0.
+fn running_time(pad: &gst::Pad, mut buffer: gst::Buffer) -> Option<gst::Buffer> {
+    let Some(segment) = pad
+        .sticky_event::<gst::event::Segment>(0)
+        .and_then(|e| e.segment().clone().downcast::<gst::ClockTime>().ok())
+    else {
+        return Some(buffer);
+    };
+    let pts = match buffer.pts() {
+        Some(pts) => Some(segment.to_running_time(pts)?),
+        None => None,
+    };
+    let dts = buffer.dts().and_then(|dts| segment.to_running_time(dts));
+    let b = buffer.make_mut();
+    b.set_pts(pts);
+    b.set_dts(dts);
+    Some(buffer)
 }

@@ -4,6 +4,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod bridge;
+mod collect;
 mod imp;
 mod log;
 mod settings;
@@ -18,10 +19,11 @@ static CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|
 });
 
 glib::wrapper! {
-    /// `kvse2eesink`: encrypts H.264/H.265 end to end and streams it to
-    /// Kinesis Video Streams, with `kvssink`'s properties.
+    /// `kvse2eesink`: encrypts H.264/H.265 video and optional AAC/G.711 audio
+    /// end to end and streams it to Kinesis Video Streams, with `kvssink`'s
+    /// properties and request pads (`video_%u`, `audio_%u`).
     pub struct KvsE2eeSink(ObjectSubclass<imp::KvsE2eeSink>)
-        @extends gst_base::BaseSink, gst::Element, gst::Object;
+        @extends gst::Element, gst::Object;
 }
 
 /// Name of the element factory.

@@ -2,11 +2,9 @@
 //! [`Config`] and the AWS client options, at state change, each mistake named
 //! after its property (`kvssink`'s names where they mean the same thing).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use aws_credential_types::Credentials as AwsCredentials;
 use kvs_e2ee_keys::{Identity, KeyKind, KeyList};
 use kvs_e2ee_producer::config::{
     Config, Credentials, MAX_RETENTION_HOURS, MIN_BUFFER_BYTES, Source,
@@ -15,6 +13,7 @@ use kvs_e2ee_producer::fragmenter::KVS_MAX_FRAGMENT_DURATION_MS;
 use kvs_e2ee_shared::envelope::FrameCipher;
 use kvs_e2ee_shared::kvs::config::{ConfigOptions, CredentialSource};
 use kvs_e2ee_shared::kvs::iot::IotConfig;
+use kvs_e2ee_shared::kvs::settings::{self as common, SecretText, SettingError};
 
 /// Name of the `iot-certificate` structure, as `kvssink` expects it.
 pub(super) const IOT_STRUCTURE: &str = "iot-certificate";
@@ -33,14 +32,17 @@ const IOT_FIELDS: &[&str] = &[
 const IOT_IGNORED_FIELDS: &[&str] = &["connection-timeout", "completion-timeout"];
 
 /// What the properties hold (see `imp.rs` for defaults and descriptions).
-#[derive(Clone)]
+/// The secret key and session token are [`SecretText`]: zeroized when
+/// dropped and printed as `<redacted>` by `Debug` (the start-up log prints
+/// these settings).
+#[derive(Clone, Debug)]
 pub(super) struct Settings {
     pub stream_name: String,
     pub aws_region: String,
     pub iot_certificate: Option<gst::Structure>,
     pub access_key: Option<String>,
-    pub secret_key: Option<String>,
-    pub session_token: Option<String>,
+    pub secret_key: Option<SecretText>,
+    pub session_token: Option<SecretText>,
     pub fragment_duration_ms: u32,
     pub storage_size_mb: u32,
     pub retention_period_hours: u32,
@@ -50,45 +52,11 @@ pub(super) struct Settings {
     pub endpoint_url: Option<String>,
 }
 
-impl fmt::Debug for Settings {
-    // The secret key and session token are never printed.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Settings")
-            .field("stream_name", &self.stream_name)
-            .field("aws_region", &self.aws_region)
-            .field("iot_certificate", &self.iot_certificate)
-            .field("access_key", &self.access_key)
-            .field("secret_key", &self.secret_key.as_ref().map(|_| "<set>"))
-            .field(
-                "session_token",
-                &self.session_token.as_ref().map(|_| "<set>"),
-            )
-            .field("fragment_duration_ms", &self.fragment_duration_ms)
-            .field("storage_size_mb", &self.storage_size_mb)
-            .field("retention_period_hours", &self.retention_period_hours)
-            .field("restart_on_error", &self.restart_on_error)
-            .field("recipients", &self.recipients)
-            .field("identity", &self.identity)
-            .field("endpoint_url", &self.endpoint_url)
-            .finish()
-    }
-}
-
-/// A property value that cannot work.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("property {property}: {reason}")]
-pub(super) struct SettingsError {
-    /// The property, e.g. `identity`.
-    pub property: &'static str,
-    /// What is wrong and what is expected.
-    pub reason: String,
-}
+/// A property value that cannot work (the message names the property).
+pub(super) type SettingsError = SettingError;
 
 fn invalid(property: &'static str, reason: impl Into<String>) -> SettingsError {
-    SettingsError {
-        property,
-        reason: reason.into(),
-    }
+    SettingError::new(property, reason)
 }
 
 /// The validated settings of one streaming session.
@@ -106,12 +74,12 @@ pub(super) struct Validated {
 impl Settings {
     /// Checks every property and builds the producer's configuration.
     pub fn validate(&self) -> Result<Validated, SettingsError> {
-        validate_stream_name(&self.stream_name)?;
-        validate_region(&self.aws_region)?;
-        let identity = key_path("identity", self.identity.as_deref())?;
+        common::stream_name(&self.stream_name)?;
+        common::region(&self.aws_region)?;
+        let identity = common::key_path("identity", self.identity.as_deref())?;
         Identity::load_kind(&identity, KeyKind::Camera)
             .map_err(|e| invalid("identity", e.to_string()))?;
-        let recipients = key_path("recipients", self.recipients.as_deref())?;
+        let recipients = common::key_path("recipients", self.recipients.as_deref())?;
         let list = KeyList::load(&recipients, KeyKind::Viewer)
             .map_err(|e| invalid("recipients", e.to_string()))?;
         if list.entries().is_empty() {
@@ -123,10 +91,7 @@ impl Settings {
                 ),
             ));
         }
-        let endpoint_url = self.endpoint_url.clone().filter(|u| !u.is_empty());
-        if let Some(url) = &endpoint_url {
-            validate_url(url)?;
-        }
+        let endpoint_url = common::endpoint_url(self.endpoint_url.as_deref())?;
         let config = Config {
             stream_name: self.stream_name.clone(),
             identity,
@@ -198,68 +163,13 @@ impl Settings {
         if let Some(iot) = &self.iot_certificate {
             return iot_config(iot, &self.stream_name).map(CredentialSource::Iot);
         }
-        let set = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
-        match (set(&self.access_key), set(&self.secret_key)) {
-            (Some(access), Some(secret)) => Ok(CredentialSource::Static(AwsCredentials::new(
-                access,
-                secret,
-                set(&self.session_token),
-                None,
-                "kvse2eesink-properties",
-            ))),
-            (Some(_), None) => Err(invalid("secret-key", "required with access-key")),
-            (None, Some(_)) => Err(invalid("access-key", "required with secret-key")),
-            (None, None) if set(&self.session_token).is_some() => Err(invalid(
-                "session-token",
-                "given without access-key and secret-key",
-            )),
-            (None, None) => Ok(CredentialSource::DefaultChain),
-        }
+        common::static_credentials(
+            self.access_key.as_deref(),
+            self.secret_key.as_ref(),
+            self.session_token.as_ref(),
+            "kvse2eesink-properties",
+        )
     }
-}
-
-fn key_path(property: &'static str, value: Option<&str>) -> Result<PathBuf, SettingsError> {
-    match value.filter(|v| !v.is_empty()) {
-        Some(v) => Ok(PathBuf::from(v)),
-        None => Err(invalid(
-            property,
-            "required: the path of the key file (see `kvs-e2ee-keys`)",
-        )),
-    }
-}
-
-/// KVS stream names: 1–256 characters of `[a-zA-Z0-9_.-]` (CreateStream API).
-fn validate_stream_name(name: &str) -> Result<(), SettingsError> {
-    if !kvs_e2ee_shared::kvs::is_valid_stream_name(name) {
-        return Err(invalid(
-            "stream-name",
-            format!("{name:?} is not a KVS stream name (1-256 of a-z A-Z 0-9 _ . -)"),
-        ));
-    }
-    Ok(())
-}
-
-fn validate_region(region: &str) -> Result<(), SettingsError> {
-    if !kvs_e2ee_shared::kvs::is_valid_region(region) {
-        return Err(invalid(
-            "aws-region",
-            format!("{region:?} is not an AWS region name like eu-west-1"),
-        ));
-    }
-    Ok(())
-}
-
-fn validate_url(url: &str) -> Result<(), SettingsError> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
-    if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
-        return Err(invalid(
-            "endpoint-url",
-            format!("{url:?} is not an http:// or https:// URL"),
-        ));
-    }
-    Ok(())
 }
 
 /// The `iot-certificate` structure as `kvssink` takes it:
@@ -319,4 +229,26 @@ fn iot_config(s: &gst::StructureRef, stream_name: &str) -> Result<IotConfig, Set
 
 fn readable(path: &Path) -> std::io::Result<()> {
     std::fs::File::open(path).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    // `Debug` of these settings (the start-up log line) is checked with the
+    // secrets in tests/secrets.rs, at every debug level.
+
+    #[test]
+    fn half_a_key_pair_names_the_missing_property() {
+        let s = Settings {
+            access_key: Some("AKIAEXAMPLE".into()),
+            ..Settings::default()
+        };
+        let e = s.credentials().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "property secret-key: required with access-key"
+        );
+    }
 }
