@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kvs_e2ee_shared::envelope::FrameCipher;
+use kvs_e2ee_shared::kvs::settings;
 
 use crate::annexb::{Codec, FrameRate};
 use crate::cli::{Cli, SourceFormat};
@@ -526,17 +527,10 @@ impl fmt::Display for Input {
 }
 
 /// A human summary (paths only: no key material is ever read here).
-/// `--frame-cipher`: `auto` (the faster one on this CPU) or a cipher's name.
+/// `--frame-cipher`: `auto` (the faster one on this CPU) or a cipher's name,
+/// checked as the GStreamer element's `frame-cipher` property is.
 fn parse_frame_cipher(value: &str) -> Result<FrameCipher, ConfigError> {
-    if value.eq_ignore_ascii_case("auto") {
-        return Ok(FrameCipher::fastest_here());
-    }
-    value.parse().map_err(|_| {
-        invalid(
-            "--frame-cipher",
-            format!("{value:?}: expected auto, chacha20-poly1305 or aes-256-gcm"),
-        )
-    })
+    settings::frame_cipher(Some(value)).map_err(|e| invalid("--frame-cipher", e.reason))
 }
 
 impl fmt::Display for Config {

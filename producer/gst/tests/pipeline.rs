@@ -24,6 +24,7 @@ use std::time::Duration;
 use gst::prelude::*;
 use kvs_e2ee_consumer::run::{Config as ViewerConfig, Mode, OutputTarget, Start};
 use kvs_e2ee_keys::{Identity, KeyKind, KeyList};
+use kvs_e2ee_shared::envelope::FrameCipher;
 use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
 use kvs_e2ee_shared::kvs::control;
 use kvs_e2ee_shared::mkv::{Demuxer, Event};
@@ -62,13 +63,22 @@ impl Setup {
 
     /// Reads `stream` back with the viewer library; returns the output MKV.
     async fn watch(&self, stream: &str) -> PathBuf {
-        let output = self.dir.join(format!("{stream}.mkv"));
-        let identities = Identity::load_kind(&self.dir.join("viewer.key"), KeyKind::Viewer)
+        self.read(stream, false).await
+    }
+
+    /// Reads `stream` with the viewer library from its first fragment until
+    /// caught up: verified into an MKV, or (`inspect`) listed as the cloud
+    /// sees it (`--inspect`); returns the output file.
+    async fn read(&self, stream: &str, inspect: bool) -> PathBuf {
+        let output = self
+            .dir
+            .join(format!("{stream}.{}", if inspect { "txt" } else { "mkv" }));
+        let identities = Identity::load_kind(&self.keys.viewer, KeyKind::Viewer)
             .unwrap()
             .secrets()
             .cloned()
             .collect();
-        let trusted_cameras = KeyList::load(&self.dir.join("cameras.txt"), KeyKind::Camera)
+        let trusted_cameras = KeyList::load(&self.keys.trusted_cameras, KeyKind::Camera)
             .unwrap()
             .keys()
             .cloned()
@@ -86,7 +96,7 @@ impl Setup {
                 max_duration: Some(Duration::from_secs(25)),
                 output: OutputTarget::File(output.clone()),
                 keep_going: false,
-                inspect: false,
+                inspect,
                 client: self.admin(),
                 catch_up_idle: Duration::from_secs(1),
                 progress: false,
@@ -391,6 +401,49 @@ async fn stop_after_first_fragment(description: String) -> Duration {
     .unwrap()
 }
 
+/// `frame-cipher` chooses the AEAD the frames are sealed with (the producer's
+/// `--frame-cipher`): a stream of each decrypts with the viewer library, and
+/// every header the cloud stores names the chosen cipher (the cipher id is
+/// in the header's authenticated core, so a viewer that decrypted the frames
+/// used it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frame_cipher_property_chooses_the_cipher_and_both_decrypt() {
+    const SHORT_FRAMES: u64 = 90;
+    let short = SOURCE.replace(
+        &format!("num-buffers={FRAMES}"),
+        &format!("num-buffers={SHORT_FRAMES}"),
+    );
+    let s = setup().await;
+    for cipher in FrameCipher::ALL {
+        let stream = format!("cipher-{cipher}");
+        let sink = s.sink(
+            &stream,
+            &format!("{} frame-cipher={cipher}", s.static_keys()),
+        );
+        let ended = run_pipeline(format!("{short} ! {sink}")).await;
+        assert_eq!(ended.error, None, "{cipher}");
+        let output = s.watch(&stream).await;
+        assert_eq!(
+            count_frames(&output),
+            SHORT_FRAMES,
+            "{cipher}: every frame decrypted"
+        );
+        let listing = std::fs::read_to_string(s.read(&stream, true).await).unwrap();
+        let named: Vec<&str> = listing
+            .split(" frame-cipher ")
+            .skip(1)
+            .filter_map(|rest| rest.split_whitespace().next())
+            .collect();
+        // 3 s in 2 s fragments: headers 0 and 1 (each stored as look-ahead
+        // and as repeat) and the end record, which names the session's cipher.
+        assert!(named.len() >= 2, "{cipher}: {listing}");
+        assert!(
+            named.iter().all(|n| *n == cipher.name()),
+            "{cipher}: {listing}"
+        );
+    }
+}
+
 /// Runs a short pipeline into a misconfigured sink; returns the error text.
 async fn error_of(s: &Setup, extra: &str) -> String {
     let sink = s.sink("errors", extra);
@@ -410,6 +463,10 @@ async fn bad_properties_fail_at_state_change_naming_the_property() {
         ("storage-size=0", "storage-size"),
         ("endpoint-url=ftp://x", "endpoint-url"),
         ("identity=/nonexistent/camera.key", "property identity"),
+        (
+            "frame-cipher=rot13",
+            "property frame-cipher: \"rot13\": expected auto",
+        ),
     ];
     for (extra, expected) in cases {
         // Later properties override the sink's defaults.
@@ -540,6 +597,7 @@ fn gst_inspect_documents_every_property() {
         "recipients",
         "identity",
         "endpoint-url",
+        "frame-cipher",
     ] {
         let line = text
             .lines()

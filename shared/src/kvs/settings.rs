@@ -1,9 +1,10 @@
 //! Checks of the settings every front end takes the same way — stream name,
-//! region, endpoint URL, key file paths, static keys — each failure named
-//! after the setting, with the `kvssink` property names the GStreamer
-//! elements use (`stream-name`, `aws-region`, `endpoint-url`, `access-key`,
-//! `secret-key`, `session-token`). No GStreamer here: the elements
-//! (`kvse2eesink`, `kvse2eesrc`) call these from their own settings code.
+//! region, endpoint URL, key file paths, static keys, frame cipher — each
+//! failure named after the setting, with the `kvssink` property names the
+//! GStreamer elements use (`stream-name`, `aws-region`, `endpoint-url`,
+//! `access-key`, `secret-key`, `session-token`; ours: `frame-cipher`). No
+//! GStreamer here: the elements (`kvse2eesink`, `kvse2eesrc`) call these from
+//! their own settings code, the producer's `--frame-cipher` too.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use aws_credential_types::Credentials;
 use zeroize::Zeroizing;
 
 use super::config::CredentialSource;
+use crate::envelope::FrameCipher;
 
 /// A setting whose value cannot work.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -114,6 +116,22 @@ pub fn endpoint_url(value: Option<&str>) -> Result<Option<String>, SettingError>
     Ok(Some(url.to_owned()))
 }
 
+/// `frame-cipher`: `auto` (also unset or empty) is the faster cipher on this
+/// CPU ([`FrameCipher::fastest_here`]), else a cipher's name
+/// ([`FrameCipher::name`], any case).
+pub fn frame_cipher(value: Option<&str>) -> Result<FrameCipher, SettingError> {
+    match value.filter(|v| !v.is_empty()) {
+        None => Ok(FrameCipher::fastest_here()),
+        Some(v) if v.eq_ignore_ascii_case("auto") => Ok(FrameCipher::fastest_here()),
+        Some(v) => v.parse().map_err(|_| {
+            SettingError::new(
+                "frame-cipher",
+                format!("{v:?}: expected auto, chacha20-poly1305 or aes-256-gcm"),
+            )
+        }),
+    }
+}
+
 /// `access-key`, `secret-key` and `session-token` (empty counts as unset):
 /// the keys when both are given, the standard chain when none is, an error
 /// naming the missing one otherwise. `provider` names the source in the AWS
@@ -182,6 +200,23 @@ mod tests {
                 "endpoint-url"
             );
         }
+    }
+
+    #[test]
+    fn frame_cipher_is_auto_unless_named() {
+        for auto in [None, Some(""), Some("auto"), Some("AUTO")] {
+            assert_eq!(frame_cipher(auto).unwrap(), FrameCipher::fastest_here());
+        }
+        for cipher in FrameCipher::ALL {
+            assert_eq!(frame_cipher(Some(cipher.name())).unwrap(), cipher);
+            let upper = cipher.name().to_uppercase();
+            assert_eq!(frame_cipher(Some(&upper)).unwrap(), cipher);
+        }
+        let e = frame_cipher(Some("rot13")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "property frame-cipher: \"rot13\": expected auto, chacha20-poly1305 or aes-256-gcm"
+        );
     }
 
     #[test]

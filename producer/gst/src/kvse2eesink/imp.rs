@@ -29,6 +29,8 @@ const DEFAULT_FRAGMENT_DURATION_MS: u32 = 2000;
 const DEFAULT_STORAGE_SIZE_MB: u32 = 128;
 const DEFAULT_RETENTION_PERIOD_HOURS: u32 = 2;
 const DEFAULT_RESTART_ON_ERROR: bool = true;
+/// Ours, not kvssink's: the producer's `--frame-cipher` default.
+const DEFAULT_FRAME_CIPHER: &str = "auto";
 
 impl Default for Settings {
     fn default() -> Self {
@@ -46,6 +48,7 @@ impl Default for Settings {
             recipients: None,
             identity: None,
             endpoint_url: None,
+            frame_cipher: DEFAULT_FRAME_CIPHER.into(),
         }
     }
 }
@@ -191,6 +194,14 @@ impl ObjectImpl for KvsE2eeSink {
                 string_prop("recipients", "Recipients file: the viewer public keys the stream is encrypted to (required)", None),
                 string_prop("identity", "Camera identity file: the key that signs the stream (required)", None),
                 string_prop("endpoint-url", "Control-plane endpoint URL override (e.g. kvs-local); default: the region's", None),
+                // A string, not an enum, so that a wrong value is reported at
+                // state change naming the property, like the others.
+                string_prop(
+                    "frame-cipher",
+                    "Frame cipher: auto (AES-256-GCM on CPUs with AES instructions, else ChaCha20-Poly1305), \
+                     chacha20-poly1305 or aes-256-gcm; viewers read both",
+                    Some(DEFAULT_FRAME_CIPHER),
+                ),
             ]
         });
         PROPERTIES.as_ref()
@@ -220,6 +231,9 @@ impl ObjectImpl for KvsE2eeSink {
             "recipients" => s.recipients = text(),
             "identity" => s.identity = text(),
             "endpoint-url" => s.endpoint_url = text(),
+            "frame-cipher" => {
+                s.frame_cipher = text().unwrap_or_else(|| DEFAULT_FRAME_CIPHER.into())
+            }
             other => gst::warning!(CAT, imp = self, "unknown property {other}"),
         }
     }
@@ -238,6 +252,7 @@ impl ObjectImpl for KvsE2eeSink {
             "recipients" => s.recipients.to_value(),
             "identity" => s.identity.to_value(),
             "endpoint-url" => s.endpoint_url.to_value(),
+            "frame-cipher" => s.frame_cipher.to_value(),
             // secret-key, session-token: write-only, never read back.
             _ => None::<String>.to_value(),
         }
@@ -482,6 +497,12 @@ impl KvsE2eeSink {
         let validated = settings
             .validate()
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "frames sealed with {}",
+            validated.config.frame_cipher
+        );
         self.flushing.send_replace(false);
         self.collector.reset();
         let weak = self.obj().downgrade();

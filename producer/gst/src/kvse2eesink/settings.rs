@@ -10,7 +10,6 @@ use kvs_e2ee_producer::config::{
     Config, Credentials, MAX_RETENTION_HOURS, MIN_BUFFER_BYTES, Source,
 };
 use kvs_e2ee_producer::fragmenter::KVS_MAX_FRAGMENT_DURATION_MS;
-use kvs_e2ee_shared::envelope::FrameCipher;
 use kvs_e2ee_shared::kvs::config::{ConfigOptions, CredentialSource};
 use kvs_e2ee_shared::kvs::iot::IotConfig;
 use kvs_e2ee_shared::kvs::settings::{self as common, SecretText, SettingError};
@@ -50,6 +49,7 @@ pub(super) struct Settings {
     pub recipients: Option<String>,
     pub identity: Option<String>,
     pub endpoint_url: Option<String>,
+    pub frame_cipher: String,
 }
 
 /// A property value that cannot work (the message names the property).
@@ -104,7 +104,7 @@ impl Settings {
             // Like kvssink: create the stream when it is missing.
             create_stream: Some(self.retention()?),
             fragment_duration: self.fragment_duration()?,
-            frame_cipher: FrameCipher::fastest_here(),
+            frame_cipher: common::frame_cipher(Some(&self.frame_cipher))?,
             buffer_size: self.storage_size()?,
             spool: None,
             stats_interval: None,
