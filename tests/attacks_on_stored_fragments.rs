@@ -24,7 +24,8 @@ use kvs_e2ee_consumer::{FailureKind, Outcome};
 use kvs_e2ee_keys::{Identity, KeyKind};
 use kvs_e2ee_producer::config::{Config as CameraConfig, Credentials, Input, Source};
 use kvs_e2ee_producer::engine::EngineConfig;
-use kvs_e2ee_shared::envelope::{FrameCipher, PublicKey, SecretKey};
+use kvs_e2ee_shared::envelope::header::Header;
+use kvs_e2ee_shared::envelope::{FrameCipher, PublicKey, SecretKey, SessionId};
 use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
 use kvs_e2ee_shared::mkv::{Demuxer, Event, Muxer, MuxerConfig, TrackEntry};
 use kvs_local::RunningServer;
@@ -260,6 +261,13 @@ impl Stored {
         let data = &self.frames()[i].2;
         find(&self.bytes, data).expect("the frame is in the file")
     }
+}
+
+/// The camera session a stored fragment's headers name.
+fn session_of(fragment: &Stored) -> SessionId {
+    let blobs = kvs_e2ee_shared::envelope::tags::decode_tags(&fragment.tags()).unwrap();
+    let blob = blobs.into_iter().next().expect("a header").unwrap();
+    Header::decode(&blob.bytes).unwrap().0.core.session
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -859,7 +867,7 @@ async fn consumer_refuses_fragment_spliced_from_another_camera() {
     // The other camera streamed a stream of the same name (to another kvs-local).
     let foreign = load(&lab.base.other_camera_data, STREAM)[1].clone();
     let at = 6;
-    fragments.insert(at, foreign);
+    fragments.insert(at, foreign.clone());
     let numbers = lab.store(STREAM, fragments);
 
     // A camera the viewer does not trust.
@@ -875,11 +883,38 @@ async fn consumer_refuses_fragment_spliced_from_another_camera() {
     let read = lab.read_as(STREAM, &lab.base.viewer, &trusted, false).await;
     read.assert_stopped();
     let f = read.failure();
-    assert_eq!(f.kind, FailureKind::Spliced, "{f}");
-    // Reported while reading the foreign fragment's trailing headers (its seq 1 and 2),
-    // which the pipeline handles without the current fragment's KVS number: the report
-    // names the foreign sequence number only (see the integrator notes).
-    assert!(matches!(f.fragment.seq, Some(1 | 2)), "{f}");
+    // Reported from the foreign fragment's trailing tags (its header repeated and its
+    // session's end record): named by the KVS fragment it came in, its producer
+    // timestamp and cluster timecode, and the session and camera it came from.
+    assert_eq!(
+        f.kind,
+        FailureKind::Spliced {
+            session: session_of(&foreign),
+            camera: Some(lab.base.other_camera.key_id()),
+        },
+        "{f}"
+    );
+    assert_eq!(f.fragment.kvs_number.as_deref(), Some(numbers[at].as_str()));
+    assert_eq!(
+        f.fragment.timecode,
+        Some(foreign.meta.cluster_timecode),
+        "{f}"
+    );
+    let producer_ms = f
+        .fragment
+        .producer_time
+        .as_deref()
+        .and_then(|t| t.parse::<f64>().ok())
+        .map(|t| (t * 1000.0).round() as i64);
+    assert_eq!(producer_ms, Some(foreign.meta.producer_timestamp_ms), "{f}");
+    // The end record's sequence number (it follows the session's last fragment, 1).
+    assert_eq!(f.fragment.seq, Some(2), "{f}");
+    let report = f.to_string();
+    assert!(
+        report.contains(&format!("camera {}", lab.base.other_camera.key_id()))
+            && report.contains(&numbers[at]),
+        "{report}"
+    );
     assert_output(&read, &lab.expected(STREAM, |fi, _| fi < at));
 }
 

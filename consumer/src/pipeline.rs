@@ -12,7 +12,8 @@ use std::collections::VecDeque;
 use std::io::Write;
 
 use kvs_e2ee_shared::envelope::{
-    ChainEvent, Disposition, FragmentOpener, OpenError, OpenerConfig, Tag, TagEvent, TrackCodecData,
+    ChainEvent, Disposition, FragmentOpener, KeyId, OpenError, OpenerConfig, SessionId, Tag,
+    TagEvent, TrackCodecData,
 };
 use kvs_e2ee_shared::kvs::getmedia::{
     TAG_CONTINUATION_TOKEN, TAG_ERROR_CODE, TAG_ERROR_ID, TAG_FRAGMENT_NUMBER,
@@ -33,6 +34,8 @@ pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 64 << 20;
 const MAX_PENDING_TAGS: usize = 256;
 /// Fragments remembered to name those that later chain verdicts refer to.
 const RECENT_REFS: usize = 64;
+/// Camera sessions remembered to name the camera of a spliced session.
+const RECENT_SESSIONS: usize = 16;
 
 /// What the pipeline needs.
 pub struct PipelineConfig {
@@ -110,6 +113,8 @@ enum Cluster {
 struct SegmentMeta {
     kvs_number: Option<String>,
     producer_time: Option<String>,
+    /// Its cluster's timecode, once the cluster began (trailing tags follow it).
+    timecode: Option<u64>,
 }
 
 /// The verify-and-decrypt pipeline writing a playable MKV to `W`.
@@ -126,6 +131,8 @@ pub struct Pipeline<W: Write> {
     restart: Option<OpenState>,
     pending_header: Option<Failure>,
     recent: VecDeque<(u64, FragmentRef)>,
+    /// The camera of each recently authenticated session, newest last.
+    sessions: VecDeque<(SessionId, KeyId)>,
     failed_seqs: VecDeque<u64>,
     continuation_token: Option<String>,
     millis_behind_now: Option<u64>,
@@ -149,6 +156,7 @@ impl<W: Write> Pipeline<W> {
             restart: None,
             pending_header: None,
             recent: VecDeque::new(),
+            sessions: VecDeque::new(),
             failed_seqs: VecDeque::new(),
             continuation_token: None,
             millis_behind_now: None,
@@ -172,8 +180,10 @@ impl<W: Write> Pipeline<W> {
         self.flush_tags()?;
         self.end_cluster()?;
         let events = self.opener.finish();
+        // An end record still pending is judged now: name the segment it came in.
+        let here = self.segment_ref(self.segment.timecode);
         for ev in events {
-            self.on_chain(ev, None)?;
+            self.on_chain(ev, Some(&here))?;
         }
         if let Some(p) = self.pending_header.take()
             && !self.summary.failures.iter().any(|f| f.kind == p.kind)
@@ -271,9 +281,17 @@ impl<W: Write> Pipeline<W> {
         self.read_service_tags(&tags)?;
         match self.opener.on_tags(&tags) {
             Ok(events) => {
+                for ev in &events {
+                    if let TagEvent::HeaderVerified(info) = ev {
+                        self.note_session(info.session, info.camera);
+                    }
+                }
+                // Verdicts on end records, which travel in the trailing tags of the
+                // segment being read: named after that segment's fragment.
+                let here = self.segment_ref(self.segment.timecode);
                 for ev in events {
                     if let TagEvent::Chain(c) = ev {
-                        self.on_chain(c, None)?;
+                        self.on_chain(c, Some(&here))?;
                     }
                 }
             }
@@ -343,6 +361,7 @@ impl<W: Write> Pipeline<W> {
     }
 
     fn start_cluster(&mut self, timecode: u64) -> Result<(), PipelineError> {
+        self.segment.timecode = Some(timecode);
         if let Some(st) = self.restart.take() {
             if st.timecode == timecode && self.opener.restart_fragment(timecode) {
                 self.summary.fragments_resumed += 1;
@@ -395,6 +414,9 @@ impl<W: Write> Pipeline<W> {
         };
         let seq = start.info.as_ref().map(|i| i.seq);
         fragment.seq = seq;
+        if let Some(info) = &start.info {
+            self.note_session(info.session, info.camera);
+        }
         if let Some(s) = seq {
             if self.recent.len() == RECENT_REFS {
                 self.recent.pop_front();
@@ -554,6 +576,27 @@ impl<W: Write> Pipeline<W> {
         self.failed_seqs.push_back(seq);
     }
 
+    /// Remembers that `session` is `camera`'s (bounded, newest last).
+    fn note_session(&mut self, session: SessionId, camera: KeyId) {
+        if self.sessions.back().is_some_and(|(s, _)| *s == session) {
+            return;
+        }
+        self.sessions.retain(|(s, _)| *s != session);
+        if self.sessions.len() == RECENT_SESSIONS {
+            self.sessions.pop_front();
+        }
+        self.sessions.push_back((session, camera));
+    }
+
+    /// The camera of a recently authenticated session.
+    fn camera_of(&self, session: SessionId) -> Option<KeyId> {
+        self.sessions
+            .iter()
+            .rev()
+            .find(|(s, _)| *s == session)
+            .map(|(_, c)| *c)
+    }
+
     fn ref_of(&self, seq: u64) -> FragmentRef {
         self.recent
             .iter()
@@ -566,7 +609,8 @@ impl<W: Write> Pipeline<W> {
             })
     }
 
-    /// Turns a chain verdict into a report. `current` is the fragment being begun.
+    /// Turns a chain verdict into a report. `current` is the fragment being begun, or the
+    /// segment whose tags carried the end record judged.
     fn on_chain(
         &mut self,
         ev: ChainEvent,
@@ -594,12 +638,15 @@ impl<W: Write> Pipeline<W> {
                 },
                 FailureKind::Replayed,
             ),
-            ChainEvent::Spliced { seq, .. } => (
+            ChainEvent::Spliced { session, seq } => (
                 FragmentRef {
                     seq: Some(seq),
                     ..here()
                 },
-                FailureKind::Spliced,
+                FailureKind::Spliced {
+                    session,
+                    camera: self.camera_of(session),
+                },
             ),
             ChainEvent::NewSession {
                 previous_closed: false,

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use kvs_e2ee_shared::envelope::{KeyId, OpenError};
+use kvs_e2ee_shared::envelope::{KeyId, OpenError, SessionId};
 
 /// Where in the stream something happened: as much as is known of the fragment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -70,8 +70,14 @@ pub enum FailureKind {
     Reordered,
     /// An old fragment was delivered again (not a reconnect re-send).
     Replayed,
-    /// A fragment of another camera session was inserted mid-session.
-    Spliced,
+    /// A fragment (or end record) of another camera session was inserted mid-session.
+    Spliced {
+        /// The session it belongs to.
+        session: SessionId,
+        /// The camera (key id) whose session that is, when a header of the session
+        /// authenticated (an end record alone does not name it to the viewer).
+        camera: Option<KeyId>,
+    },
     /// A new camera session began while the previous one never closed (camera crash or a
     /// cut tail).
     PreviousSessionUnclosed,
@@ -169,7 +175,13 @@ impl fmt::Display for FailureKind {
             ),
             Self::Reordered => f.write_str("reordered fragment: it arrived after its successors"),
             Self::Replayed => f.write_str("replayed fragment: an old fragment delivered again"),
-            Self::Spliced => f.write_str("spliced fragment: from another camera session"),
+            Self::Spliced { session, camera } => {
+                f.write_str("spliced fragment: from another camera session (")?;
+                if let Some(camera) = camera {
+                    write!(f, "camera {camera}, ")?;
+                }
+                write!(f, "session {session})")
+            }
             Self::PreviousSessionUnclosed => f.write_str(
                 "new camera session while the previous one never closed (crash or cut tail)",
             ),

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use kvs_e2ee_consumer::pipeline::PipelineError;
-use kvs_e2ee_consumer::report::FailureKind;
+use kvs_e2ee_consumer::report::{Failure, FailureKind, FragmentRef};
 use kvs_e2ee_shared::envelope::Tag;
 
 const SEED: u64 = 0x636f_6e73_756d_6572;
@@ -263,12 +263,39 @@ fn consumer_rejects_spliced_fragment() {
     let bytes = encode(&spliced);
     let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
     let (out, _, err) = run_pipeline(p, &bytes, 333);
-    assert_eq!(stopped_kind(err).0, FailureKind::Spliced);
+    let (kind, fragment) = stopped_kind(err);
+    // Named like every other failure (KVS number, seq, timecode, producer time), and
+    // by the session and camera it came from.
+    let expected = FailureKind::Spliced {
+        session: other.session_id(),
+        camera: Some(camera.key_id()),
+    };
+    assert_eq!(kind, expected);
+    assert_eq!(
+        fragment,
+        FragmentRef {
+            kvs_number: Some(kvs_number(3)),
+            seq: Some(1),
+            timecode: Some(51_000),
+            producer_time: Some(producer_time(51_000)),
+        }
+    );
+    let report = Failure { fragment, kind }.to_string();
+    assert_eq!(
+        report,
+        format!(
+            "fragment {} (seq 1, timecode 51000, producer time 1700000051.000): spliced \
+             fragment: from another camera session (camera {}, session {})",
+            kvs_number(3),
+            camera.key_id(),
+            other.session_id()
+        )
+    );
     assert_eq!(read_output(&out).payloads(), frames_of("A", &[0, 1, 2]));
 
     let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], true);
     let (out, summary, _) = run_pipeline(p, &bytes, 333);
-    assert!(failure_kinds(&summary).contains(&FailureKind::Spliced));
+    assert!(failure_kinds(&summary).contains(&expected));
     assert!(
         !contains(&out, b"B: fragment"),
         "spliced frames are skipped"
@@ -520,20 +547,41 @@ fn consumer_rejects_fragment_spliced_from_other_trusted_camera() {
     let mut other = w.sealer(STREAM, &other_camera);
     let put_o = w.produce(&mut other, "O", 70_000, 3, true);
     let segs_o = getmedia_segments(&put_o);
-    let mut spliced = segs.clone();
-    spliced.insert(3, segs_o[1].clone());
-    // Both cameras trusted: the splice is still caught (another camera mid-session).
-    let p = w.pipeline(
-        &w.viewer,
-        vec![w.camera.public_key(), w.other_camera.public_key()],
-        true,
-    );
-    let (out, summary, _) = run_pipeline(p, &encode(&spliced), 333);
-    assert!(
-        failure_kinds(&summary).contains(&FailureKind::Spliced),
-        "{summary}"
-    );
-    assert!(!contains(&out, b"O: fragment"));
+    let expected = FailureKind::Spliced {
+        session: other.session_id(),
+        camera: Some(other_camera.key_id()),
+    };
+    // A fragment from the middle of the other session (caught when it begins), and its
+    // last one, whose segment also carries its end record (caught from the end record,
+    // before the fragment begins): either report names the KVS fragment it came in.
+    for (o, seq) in [(1, 1), (2, 3)] {
+        let mut spliced = segs.clone();
+        spliced.insert(3, segs_o[o].clone());
+        // Both cameras trusted: the splice is still caught (another camera mid-session).
+        let p = w.pipeline(
+            &w.viewer,
+            vec![w.camera.public_key(), w.other_camera.public_key()],
+            true,
+        );
+        let (out, summary, _) = run_pipeline(p, &encode(&spliced), 333);
+        let f = summary
+            .failures
+            .iter()
+            .find(|f| f.kind == expected)
+            .unwrap_or_else(|| panic!("no splice of segment {o} reported: {summary}"));
+        let timecode = 70_000 + 1000 * o as u64;
+        assert_eq!(
+            f.fragment,
+            FragmentRef {
+                kvs_number: Some(kvs_number(3)),
+                seq: Some(seq),
+                timecode: Some(timecode),
+                producer_time: Some(producer_time(timecode)),
+            },
+            "{f}"
+        );
+        assert!(!contains(&out, b"O: fragment"));
+    }
 }
 
 #[test]

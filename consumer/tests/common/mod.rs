@@ -231,6 +231,17 @@ pub fn cluster_frames(seg: &mut Segment) -> &mut Vec<Frame> {
         .expect("segment has a cluster")
 }
 
+/// The `AWS_KINESISVIDEO_FRAGMENT_NUMBER` [`encode`] gives segment `n`.
+pub fn kvs_number(n: usize) -> String {
+    format!("9134385233318143239763382276488544172587454{n:04}")
+}
+
+/// The `AWS_KINESISVIDEO_PRODUCER_TIMESTAMP` [`encode`] gives a segment whose cluster
+/// starts at `timecode` (ms).
+pub fn producer_time(timecode: u64) -> String {
+    format!("{}.{:03}", 1_700_000_000 + timecode / 1000, timecode % 1000)
+}
+
 /// The GetMedia bytes of `segments`: each its own EBML header + Segment with Info, Tracks,
 /// the KVS fragment tags, the producer's tags and cluster, then the trailing KVS tags.
 pub fn encode(segments: &[Segment]) -> Vec<u8> {
@@ -238,7 +249,7 @@ pub fn encode(segments: &[Segment]) -> Vec<u8> {
     for (n, seg) in segments.iter().enumerate() {
         let mut mux = Muxer::new(MuxerConfig::default());
         mux.write_header(&mut out, &clear_tracks()).unwrap();
-        let number = format!("9134385233318143239763382276488544172587454{n:04}");
+        let number = kvs_number(n);
         let first_tc = seg
             .iter()
             .find_map(|i| match i {
@@ -246,7 +257,7 @@ pub fn encode(segments: &[Segment]) -> Vec<u8> {
                 Item::Tags(_) => None,
             })
             .unwrap_or(0);
-        let producer = format!("{}.{:03}", 1_700_000_000 + first_tc / 1000, first_tc % 1000);
+        let producer = producer_time(first_tc);
         mux.write_tags(
             &mut out,
             &[
