@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use kvs_e2ee_consumer::run::{Config as ViewerConfig, Mode, OutputTarget, Start};
 use kvs_e2ee_consumer::{FailureKind, Outcome};
-use kvs_e2ee_keys::{Identity, KeyKind};
+use kvs_e2ee_keys::{Identity, KeyKind, PairFiles};
 use kvs_e2ee_producer::config::{
     Config as CameraConfig, Credentials as CameraCredentials, Input, IotConfig, Source,
 };
@@ -196,8 +196,8 @@ async fn run_on(
     let camera = kvs_e2ee_producer::run::run_with(
         CameraConfig {
             stream_name: STREAM.into(),
-            identity: keys.camera.clone(),
-            recipients: keys.recipients.clone(),
+            identity: keys.pair.camera.clone(),
+            recipients: keys.pair.recipients.clone(),
             source: Source::Mkv(Input::File(clip_path)),
             endpoint_url: Some(server.control_url().to_owned()),
             region: Some(server.region().to_owned()),
@@ -221,7 +221,13 @@ async fn run_on(
     )
     .await?;
 
-    let viewer = read_back(&admin, &keys.viewer, &keys.trusted, &opts.output).await?;
+    let viewer = read_back(
+        &admin,
+        &keys.pair.viewer,
+        &keys.pair.trusted_cameras,
+        &opts.output,
+    )
+    .await?;
     let (frames, frame_bytes) = compare_frames(&opts.output)?;
     let stored = scan_stored(server.data_dir())?;
     let probes = clip_probes()?;
@@ -278,11 +284,10 @@ async fn create_stream(admin: &ConfigOptions) -> Result<(), DemoError> {
 
 /// The demo's key files.
 struct Keys {
-    camera: PathBuf,
-    viewer: PathBuf,
+    /// The camera and the viewer, each the other's recipient / trusted camera.
+    pair: PairFiles,
+    /// A second viewer key that is not a recipient.
     outsider: PathBuf,
-    recipients: PathBuf,
-    trusted: PathBuf,
 }
 
 impl Keys {
@@ -291,38 +296,11 @@ impl Keys {
             path: dir.to_owned(),
             source,
         })?;
-        let make = |kind, name: &str| -> Result<(PathBuf, Identity), DemoError> {
-            let identity = Identity::generate(kind, &mut UnwrapErr(SysRng));
-            let path = dir.join(name);
-            identity.save_new(&path)?;
-            Ok((path, identity))
-        };
-        let (camera, camera_id) = make(KeyKind::Camera, "camera.key")?;
-        let (viewer, viewer_id) = make(KeyKind::Viewer, "viewer.key")?;
-        let (outsider, _) = make(KeyKind::Viewer, "outsider.key")?;
-        let recipients = write_file(
-            &dir.join("recipients.txt"),
-            format!(
-                "# viewers this camera encrypts to\n{} owner\n",
-                viewer_id.public_text()
-            )
-            .as_bytes(),
-        )?;
-        let trusted = write_file(
-            &dir.join("cameras.txt"),
-            format!(
-                "# cameras this viewer trusts\n{} {STREAM}\n",
-                camera_id.public_text()
-            )
-            .as_bytes(),
-        )?;
-        Ok(Self {
-            camera,
-            viewer,
-            outsider,
-            recipients,
-            trusted,
-        })
+        let mut rng = UnwrapErr(SysRng);
+        let pair = PairFiles::generate(dir, &mut rng)?;
+        let outsider = dir.join("outsider.key");
+        Identity::generate(KeyKind::Viewer, &mut rng).save_new(&outsider)?;
+        Ok(Self { pair, outsider })
     }
 }
 
@@ -513,7 +491,7 @@ async fn outsider_is_refused(
     let outcome = kvs_e2ee_consumer::run(viewer_config(
         admin,
         &keys.outsider,
-        &keys.trusted,
+        &keys.pair.trusted_cameras,
         &output,
     )?)
     .await?;

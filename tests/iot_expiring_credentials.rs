@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kvs_e2ee_consumer::run::{Config, Mode, OutputTarget, Start};
-use kvs_e2ee_keys::{Identity, KeyKind};
+use kvs_e2ee_keys::{Identity, KeyKind, PairFiles};
 use kvs_e2ee_producer::annexb::{AnnexBConfig, Codec, FrameRate};
 use kvs_e2ee_producer::config::{Config as CameraConfig, Credentials, Input, IotConfig, Source};
 use kvs_e2ee_producer::engine::EngineConfig;
@@ -119,15 +119,9 @@ async fn thirty_second_clip_with_credentials_expiring_every_three_seconds_arrive
         )
         .unwrap();
 
-    let mut rng = UnwrapErr(SysRng);
-    let camera = Identity::generate(KeyKind::Camera, &mut rng);
-    camera.save_new(&dir.path().join("camera.key")).unwrap();
-    let viewer = Identity::generate(KeyKind::Viewer, &mut rng);
-    std::fs::write(
-        dir.path().join("recipients.txt"),
-        format!("{} owner\n", viewer.public_text()),
-    )
-    .unwrap();
+    let keys = PairFiles::generate(dir.path(), &mut UnwrapErr(SysRng)).unwrap();
+    let camera = Identity::load_kind(&keys.camera, KeyKind::Camera).unwrap();
+    let viewer = Identity::load_kind(&keys.viewer, KeyKind::Viewer).unwrap();
 
     // The camera's configuration as `kvs-e2ee-producer --source - --fps 30` with the IoT
     // flags builds it.
@@ -141,8 +135,8 @@ async fn thirty_second_clip_with_credentials_expiring_every_three_seconds_arrive
     };
     let config = CameraConfig {
         stream_name: STREAM.into(),
-        identity: dir.path().join("camera.key"),
-        recipients: dir.path().join("recipients.txt"),
+        identity: keys.camera.clone(),
+        recipients: keys.recipients.clone(),
         source: Source::AnnexB {
             input: Input::Stdin,
             codec: Codec::H264,

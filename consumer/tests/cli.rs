@@ -31,9 +31,9 @@ fn cli_rejects_malformed_start_selector() {
         "--stream",
         "s",
         "--identity",
-        k.identity.to_str().unwrap(),
+        k.files.viewer.to_str().unwrap(),
         "--trust",
-        k.trust.to_str().unwrap(),
+        k.files.trusted_cameras.to_str().unwrap(),
         "--start",
         "yesterday",
         "-o",
@@ -52,9 +52,9 @@ fn cli_rejects_range_that_ends_before_it_starts() {
         "--stream",
         "s",
         "--identity",
-        k.identity.to_str().unwrap(),
+        k.files.viewer.to_str().unwrap(),
         "--trust",
-        k.trust.to_str().unwrap(),
+        k.files.trusted_cameras.to_str().unwrap(),
         "--from",
         "2026-01-02T00:00:00Z",
         "--to",
@@ -83,19 +83,15 @@ fn cli_requires_identity_unless_inspecting() {
 
 #[test]
 fn cli_refuses_camera_key_as_viewer_identity() {
-    use kvs_e2ee_keys::{Identity, KeyKind};
     let k = key_files(3);
-    let cam = k.dir.path().join("camera.key");
-    Identity::generate(KeyKind::Camera, &mut rand::rngs::StdRng::from_seed_u64(3))
-        .save_new(&cam)
-        .unwrap();
+    let cam = &k.files.camera;
     let out = consumer(&[
         "--stream",
         "s",
         "--identity",
         cam.to_str().unwrap(),
         "--trust",
-        k.trust.to_str().unwrap(),
+        k.files.trusted_cameras.to_str().unwrap(),
         "-o",
         "/dev/null",
     ])
@@ -105,16 +101,6 @@ fn cli_refuses_camera_key_as_viewer_identity() {
     let err = stderr(&out);
     assert!(err.contains("camera.key"), "{err}");
     assert!(!err.contains("SECRET-KEY-1"), "a secret leaked: {err}");
-}
-
-trait FromSeed {
-    fn from_seed_u64(seed: u64) -> Self;
-}
-
-impl FromSeed for rand::rngs::StdRng {
-    fn from_seed_u64(seed: u64) -> Self {
-        rand::SeedableRng::seed_from_u64(seed)
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,9 +116,9 @@ async fn cli_names_a_stream_that_does_not_exist() {
         "--stream",
         "no-such-stream",
         "--identity",
-        k.identity.to_str().unwrap(),
+        k.files.viewer.to_str().unwrap(),
         "--trust",
-        k.trust.to_str().unwrap(),
+        k.files.trusted_cameras.to_str().unwrap(),
         "--endpoint-url",
         server.control_url(),
         "--region",
@@ -165,9 +151,9 @@ fn cli_play_without_gstreamer_says_to_build_with_the_feature() {
         "--stream",
         "s",
         "--identity",
-        k.identity.to_str().unwrap(),
+        k.files.viewer.to_str().unwrap(),
         "--trust",
-        k.trust.to_str().unwrap(),
+        k.files.trusted_cameras.to_str().unwrap(),
         "--play",
     ])
     .output()

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kvs_e2ee_keys::{Identity, KeyKind};
+use kvs_e2ee_keys::PairFiles;
 use kvs_e2ee_producer::run::{EXIT_INPUT, EXIT_SETUP};
 use kvs_local::{RunningServer, Server};
 
@@ -27,6 +27,7 @@ const CLUSTER_ID: [u8; 4] = [0x1F, 0x43, 0xB6, 0x75];
 struct Site {
     _dir: tempfile::TempDir,
     dir: PathBuf,
+    keys: PairFiles,
     rt: tokio::runtime::Runtime,
     server: RunningServer,
 }
@@ -35,15 +36,7 @@ fn site() -> Site {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_owned();
     let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
-    Identity::generate(KeyKind::Camera, &mut rng)
-        .save_new(&path.join("camera.key"))
-        .unwrap();
-    let viewer = Identity::generate(KeyKind::Viewer, &mut rng);
-    std::fs::write(
-        path.join("recipients.txt"),
-        format!("{} viewer\n", viewer.public_text()),
-    )
-    .unwrap();
+    let keys = PairFiles::generate(&path, &mut rng).unwrap();
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let server = rt
@@ -52,6 +45,7 @@ fn site() -> Site {
     Site {
         _dir: dir,
         dir: path,
+        keys,
         rt,
         server,
     }
@@ -66,8 +60,8 @@ impl Site {
         cmd.args(["--stream", "cam-1", "--create-stream"]);
         cmd.args(["--fragment-duration", "1s"]);
         cmd.arg("--source").arg(source).args(extra);
-        cmd.arg("--identity").arg(self.dir.join("camera.key"));
-        cmd.arg("--recipients").arg(self.dir.join("recipients.txt"));
+        cmd.arg("--identity").arg(&self.keys.camera);
+        cmd.arg("--recipients").arg(&self.keys.recipients);
         cmd.args(["--endpoint-url", self.server.control_url()]);
         cmd.args(["--region", self.server.region()]);
         for var in [
@@ -284,7 +278,7 @@ fn frame_over_the_kvs_size_limit_is_named_after_flushing_what_came_before() {
 #[test]
 fn unreadable_recipients_file_is_named_with_its_line() {
     let site = site();
-    let good = std::fs::read_to_string(site.dir.join("recipients.txt")).unwrap();
+    let good = std::fs::read_to_string(&site.keys.recipients).unwrap();
     site.write(
         "recipients.txt",
         format!("{good}kvs-e2ee-viewer-pub-not-a-key someone\n").as_bytes(),
@@ -306,15 +300,15 @@ fn unreadable_recipients_file_is_named_with_its_line() {
 fn secret_key_readable_by_others_is_refused_with_the_fix() {
     use std::os::unix::fs::PermissionsExt;
     let site = site();
-    let key = site.dir.join("camera.key");
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let key = &site.keys.camera;
+    std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let (code, err) = site.run(Path::new(CLIP), &[]);
     assert_eq!(code, Some(i32::from(EXIT_SETUP)), "{err}");
     assert!(
         err.contains("camera.key") && err.contains("0644") && err.contains("chmod 600"),
         "{err}"
     );
-    let text = std::fs::read_to_string(&key).unwrap();
+    let text = std::fs::read_to_string(key).unwrap();
     let secret = text.lines().find(|l| !l.starts_with('#')).unwrap();
     assert!(!err.contains(secret), "secret key in output");
     assert_eq!(site.stored(), 0);

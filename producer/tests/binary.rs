@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use kvs_e2ee_keys::{Identity, KeyKind};
+use kvs_e2ee_keys::PairFiles;
 
 fn producer(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kvs-e2ee-producer"));
@@ -37,17 +37,10 @@ fn producer(dir: &Path) -> Command {
     cmd
 }
 
-/// Writes a real camera identity and a recipients file with one viewer.
+/// Writes a real camera identity and a recipients file with one viewer
+/// (`camera.key` and `recipients.txt`, the names [`producer`] passes).
 fn write_keys(dir: &Path) {
-    let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
-    let camera = Identity::generate(KeyKind::Camera, &mut rng);
-    camera.save_new(&dir.join("camera.key")).unwrap();
-    let viewer = Identity::generate(KeyKind::Viewer, &mut rng);
-    std::fs::write(
-        dir.join("recipients.txt"),
-        format!("{} viewer\n", viewer.public_text()),
-    )
-    .unwrap();
+    PairFiles::generate(dir, &mut rand::rand_core::UnwrapErr(rand::rngs::SysRng)).unwrap();
 }
 
 fn sample() -> &'static str {

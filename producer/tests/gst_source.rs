@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use kvs_e2ee_keys::{Identity, KeyKind};
+use kvs_e2ee_keys::PairFiles;
 use kvs_e2ee_shared::mkv::{Demuxer, Event};
 use kvs_local::media::store::FragmentStore;
 use kvs_local::{RunningServer, Server};
@@ -18,20 +18,12 @@ use kvs_local::{RunningServer, Server};
 const PIPELINE: &str = "gst:videotestsrc num-buffers=90 ! video/x-raw,width=160,height=120,framerate=30/1 \
                         ! x264enc key-int-max=30 speed-preset=ultrafast tune=zerolatency ! h264parse";
 
-fn write_keys(dir: &Path) {
-    let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
-    let camera = Identity::generate(KeyKind::Camera, &mut rng);
-    camera.save_new(&dir.join("camera.key")).unwrap();
-    let viewer = Identity::generate(KeyKind::Viewer, &mut rng);
-    std::fs::write(
-        dir.join("recipients.txt"),
-        format!("{} viewer\n", viewer.public_text()),
-    )
-    .unwrap();
+fn write_keys(dir: &Path) -> PairFiles {
+    PairFiles::generate(dir, &mut rand::rand_core::UnwrapErr(rand::rngs::SysRng)).unwrap()
 }
 
 /// Runs the binary with `source` against `server` (admin keys in the environment).
-async fn produce(dir: &Path, server: &RunningServer, stream: &str, source: &str) -> Output {
+async fn produce(keys: &PairFiles, server: &RunningServer, stream: &str, source: &str) -> Output {
     let creds = server.admin_credentials();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kvs-e2ee-producer"));
     cmd.args([
@@ -48,9 +40,9 @@ async fn produce(dir: &Path, server: &RunningServer, stream: &str, source: &str)
         server.region(),
     ])
     .arg("--identity")
-    .arg(dir.join("camera.key"))
+    .arg(&keys.camera)
     .arg("--recipients")
-    .arg(dir.join("recipients.txt"))
+    .arg(&keys.recipients)
     .args(["--source", source])
     .env("AWS_ACCESS_KEY_ID", creds.access_key_id())
     .env("AWS_SECRET_ACCESS_KEY", creds.secret_access_key())
@@ -75,9 +67,9 @@ async fn start(dir: &Path) -> RunningServer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_streams_a_gstreamer_pipeline_to_kvs_local() {
     let dir = tempfile::tempdir().unwrap();
-    write_keys(dir.path());
+    let keys = write_keys(dir.path());
     let server = start(dir.path()).await;
-    let out = produce(dir.path(), &server, "gst-cam", PIPELINE).await;
+    let out = produce(&keys, &server, "gst-cam", PIPELINE).await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("done: 3 fragments persisted"), "{err}");
@@ -100,15 +92,9 @@ async fn binary_streams_a_gstreamer_pipeline_to_kvs_local() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipeline_that_cannot_be_built_is_an_input_error_naming_gstreamer() {
     let dir = tempfile::tempdir().unwrap();
-    write_keys(dir.path());
+    let keys = write_keys(dir.path());
     let server = start(dir.path()).await;
-    let out = produce(
-        dir.path(),
-        &server,
-        "gst-bad",
-        "gst:nosuchelement ! x264enc",
-    )
-    .await;
+    let out = produce(&keys, &server, "gst-bad", "gst:nosuchelement ! x264enc").await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(

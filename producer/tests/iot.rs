@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use clap::Parser;
-use kvs_e2ee_keys::{Identity, KeyKind};
+use kvs_e2ee_keys::PairFiles;
 use kvs_e2ee_producer::cli::Cli;
 use kvs_e2ee_producer::config::Config;
 use kvs_e2ee_producer::engine::EngineConfig;
@@ -36,6 +36,7 @@ const RUN_LIMIT: Duration = Duration::from_secs(20);
 struct Site {
     _dir: tempfile::TempDir,
     dir: PathBuf,
+    keys: PairFiles,
     rt: tokio::runtime::Runtime,
     server: RunningServer,
     thing: ProvisionedThing,
@@ -45,15 +46,7 @@ fn site() -> Site {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_owned();
     let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
-    Identity::generate(KeyKind::Camera, &mut rng)
-        .save_new(&path.join("camera.key"))
-        .unwrap();
-    let viewer = Identity::generate(KeyKind::Viewer, &mut rng);
-    std::fs::write(
-        path.join("recipients.txt"),
-        format!("{} viewer\n", viewer.public_text()),
-    )
-    .unwrap();
+    let keys = PairFiles::generate(&path, &mut rng).unwrap();
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let server = rt
@@ -65,6 +58,7 @@ fn site() -> Site {
     let site = Site {
         _dir: dir,
         dir: path,
+        keys,
         rt,
         server,
         thing,
@@ -117,8 +111,8 @@ impl Site {
     fn producer(&self, stream: &str) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kvs-e2ee-producer"));
         cmd.args(["--stream", stream, "--source", CLIP]);
-        cmd.arg("--identity").arg(self.dir.join("camera.key"));
-        cmd.arg("--recipients").arg(self.dir.join("recipients.txt"));
+        cmd.arg("--identity").arg(&self.keys.camera);
+        cmd.arg("--recipients").arg(&self.keys.recipients);
         cmd.args(["--endpoint-url", self.server.control_url()]);
         cmd.args(["--region", self.server.region()]);
         for var in [
@@ -290,9 +284,9 @@ fn camera_credentials_cannot_write_another_stream_or_read_any() {
             "--source",
             CLIP,
             "--identity",
-            &site.dir.join("camera.key").display().to_string(),
+            &site.keys.camera.display().to_string(),
             "--recipients",
-            &site.dir.join("recipients.txt").display().to_string(),
+            &site.keys.recipients.display().to_string(),
         ]
         .map(str::to_owned);
         let config = Config::try_from(Cli::try_parse_from(args).unwrap()).unwrap();

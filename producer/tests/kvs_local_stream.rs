@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use kvs_e2ee_keys::{Identity, KeyKind, SecretKey};
+use kvs_e2ee_keys::{Identity, KeyKind, PairFiles, SecretKey};
 use kvs_e2ee_producer::cli::Cli;
 use kvs_e2ee_producer::config::Config;
 use kvs_e2ee_producer::engine::{EngineConfig, EngineStats};
@@ -39,6 +39,7 @@ const ANNEXB: &str = concat!(
 struct Camera {
     _dir: tempfile::TempDir,
     dir: PathBuf,
+    keys: PairFiles,
     camera: PublicKey,
     viewer: SecretKey,
     server: RunningServer,
@@ -52,14 +53,9 @@ async fn setup_with(tune: impl FnOnce(&mut kvs_local::Config)) -> Camera {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_owned();
     let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
-    let camera = Identity::generate(KeyKind::Camera, &mut rng);
-    camera.save_new(&path.join("camera.key")).unwrap();
-    let viewer = Identity::generate(KeyKind::Viewer, &mut rng);
-    std::fs::write(
-        path.join("recipients.txt"),
-        format!("{} viewer\n", viewer.public_text()),
-    )
-    .unwrap();
+    let keys = PairFiles::generate(&path, &mut rng).unwrap();
+    let camera = Identity::load_kind(&keys.camera, KeyKind::Camera).unwrap();
+    let viewer = Identity::load_kind(&keys.viewer, KeyKind::Viewer).unwrap();
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let mut server_config = kvs_local::Config::new(path.join("kvs"));
     tune(&mut server_config);
@@ -69,13 +65,13 @@ async fn setup_with(tune: impl FnOnce(&mut kvs_local::Config)) -> Camera {
         viewer: viewer.active().clone(),
         _dir: dir,
         dir: path,
+        keys,
         server,
     }
 }
 
 impl Camera {
     fn config(&self, stream: &str, source: &[&str]) -> Config {
-        let dir = &self.dir;
         let mut args: Vec<String> = [
             "kvs-e2ee-producer",
             "--stream",
@@ -90,9 +86,9 @@ impl Camera {
         .map(|s| (*s).to_owned())
         .collect();
         args.push("--identity".into());
-        args.push(dir.join("camera.key").display().to_string());
+        args.push(self.keys.camera.display().to_string());
         args.push("--recipients".into());
-        args.push(dir.join("recipients.txt").display().to_string());
+        args.push(self.keys.recipients.display().to_string());
         args.extend(source.iter().map(|s| (*s).to_owned()));
         Config::try_from(Cli::try_parse_from(args).unwrap()).unwrap()
     }

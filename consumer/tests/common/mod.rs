@@ -8,6 +8,7 @@ use kvs_e2ee_consumer::pipeline::{
     DEFAULT_MAX_BUFFERED_BYTES, Pipeline, PipelineConfig, PipelineError,
 };
 use kvs_e2ee_consumer::report::Summary;
+use kvs_e2ee_keys::PairFiles;
 use kvs_e2ee_shared::envelope::{
     FrameCipher, OpenerConfig, PublicKey, SecretKey, SessionConfig, SessionSealer, Tag,
     TrackCodecData,
@@ -369,12 +370,12 @@ pub fn have_tool(tool: &str) -> bool {
     ok
 }
 
-/// Key files in a temporary folder: a viewer identity, a trusted-cameras file naming the
-/// camera, and the secret keys behind them for sealing test streams.
+/// Key files in a temporary folder ([`PairFiles`]: the camera and viewer identities, the
+/// recipients file and the viewer's trusted-cameras file), and the secret keys behind
+/// them for sealing test streams.
 pub struct KeyFiles {
     pub dir: tempfile::TempDir,
-    pub identity: std::path::PathBuf,
-    pub trust: std::path::PathBuf,
+    pub files: PairFiles,
     pub viewer: SecretKey,
     pub camera: SecretKey,
 }
@@ -383,15 +384,11 @@ pub fn key_files(seed: u64) -> KeyFiles {
     use kvs_e2ee_keys::{Identity, KeyKind};
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
-    let viewer = Identity::generate(KeyKind::Viewer, &mut rng);
-    let camera = Identity::generate(KeyKind::Camera, &mut rng);
-    let identity = dir.path().join("viewer.key");
-    viewer.save_new(&identity).unwrap();
-    let trust = dir.path().join("cameras.txt");
-    std::fs::write(&trust, format!("{} front door\n", camera.public_text())).unwrap();
+    let files = PairFiles::generate(dir.path(), &mut rng).unwrap();
+    let viewer = Identity::load_kind(&files.viewer, KeyKind::Viewer).unwrap();
+    let camera = Identity::load_kind(&files.camera, KeyKind::Camera).unwrap();
     KeyFiles {
-        identity,
-        trust,
+        files,
         viewer: viewer.active().clone(),
         camera: camera.active().clone(),
         dir,

@@ -505,7 +505,7 @@ async fn unreadable_identity_and_wrong_key_kind_are_named() {
         "{e}"
     );
     // A viewer key is not a camera identity.
-    let viewer = s.dir.join("viewer.key");
+    let viewer = &s.keys.viewer;
     let e = error_of(&s, &format!("{keys} identity={}", viewer.display())).await;
     assert!(e.contains("property identity"), "{e}");
     let e = error_of(&s, &format!("{keys} recipients={}", viewer.display())).await;
@@ -556,8 +556,8 @@ async fn gst_launch_runs_the_aws_guide_command_with_the_element_renamed() {
         format!("iot-certificate={}", device.kvssink_iot_certificate()),
         format!("aws-region={}", s.server.region()),
         format!("endpoint-url={}", s.server.control_url()),
-        format!("identity={}", s.dir.join("camera.key").display()),
-        format!("recipients={}", s.dir.join("recipients.txt").display()),
+        format!("identity={}", s.keys.camera.display()),
+        format!("recipients={}", s.keys.recipients.display()),
     ]);
     let work = s.dir.clone();
     let (ok, output) = tokio::task::spawn_blocking(move || {
