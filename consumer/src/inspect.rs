@@ -20,7 +20,12 @@ use crate::pipeline::PipelineError;
 
 #[derive(Default)]
 struct Segment {
-    tags: Vec<Tag>,
+    /// Each run of consecutive `Tags` elements, decoded on its own: a segment holds a
+    /// header twice when the producer sent it before the first cluster (leading tags)
+    /// and again as the repeat before the next (trailing tags).
+    tags: Vec<Vec<Tag>>,
+    /// Whether the last element was `Tags` (the next one extends the same run).
+    in_tags: bool,
     clusters: Vec<u64>,
     frames: u64,
     bytes: u64,
@@ -75,6 +80,7 @@ impl<W: Write> Inspector<W> {
 
     fn drain(&mut self) -> Result<(), PipelineError> {
         while let Some(ev) = self.demux.next_event()? {
+            let was_tags = std::mem::take(&mut self.segment.in_tags);
             match ev {
                 Event::EbmlHeader { .. } => self.emit()?,
                 Event::Tags(t) => {
@@ -83,8 +89,14 @@ impl<W: Write> Inspector<W> {
                         self.continuation_token = Some(token.to_owned());
                     }
                     // Bounded: a real segment has a few dozen tags.
-                    let room = 1024usize.saturating_sub(self.segment.tags.len());
-                    self.segment.tags.extend(
+                    let held: usize = self.segment.tags.iter().map(Vec::len).sum();
+                    let room = 1024usize.saturating_sub(held);
+                    if !was_tags || self.segment.tags.is_empty() {
+                        self.segment.tags.push(Vec::new());
+                    }
+                    self.segment.in_tags = true;
+                    let run = self.segment.tags.last_mut().expect("a run was just pushed");
+                    run.extend(
                         t.tags
                             .into_iter()
                             .filter_map(|st| match st.value {
@@ -126,6 +138,7 @@ fn describe(seg: &Segment) -> String {
     let get = |name: &str| {
         seg.tags
             .iter()
+            .flatten()
             .find(|(n, _)| n == name)
             .map_or("-", |(_, v)| v.as_str())
     };
@@ -142,28 +155,40 @@ fn describe(seg: &Segment) -> String {
         seg.frames,
         seg.bytes,
     );
-    match tags::decode_tags(&seg.tags) {
-        Err(e) => {
-            let _ = write!(line, " | envelope tags unreadable: {e}");
-        }
-        Ok(blobs) if blobs.is_empty() => line.push_str(" | no e2ee header (unencrypted?)"),
-        Ok(blobs) => {
-            for blob in blobs {
-                line.push_str(" | ");
-                match blob.map_err(|e| e.to_string()).and_then(|b| {
-                    Header::decode(&b.bytes)
-                        .map(|(h, _)| h)
-                        .map_err(|e| e.to_string())
-                }) {
-                    Ok(h) => describe_header(&mut line, &h),
-                    Err(e) => {
-                        let _ = write!(line, "unreadable header: {e}");
-                    }
-                }
+    let mut headers = 0;
+    for run in &seg.tags {
+        match tags::decode_tags(run) {
+            Err(e) => {
+                headers += 1;
+                let _ = write!(line, " | envelope tags unreadable: {e}");
+            }
+            Ok(blobs) => {
+                headers += blobs.len();
+                describe_blobs(&mut line, blobs);
             }
         }
     }
+    if headers == 0 {
+        line.push_str(" | no e2ee header (unencrypted?)");
+    }
     line
+}
+
+fn describe_blobs(line: &mut String, blobs: Vec<Result<tags::HeaderBlob, tags::TagError>>) {
+    for blob in blobs {
+        line.push_str(" | ");
+        let header = blob.map_err(|e| e.to_string()).and_then(|b| {
+            Header::decode(&b.bytes)
+                .map(|(h, _)| h)
+                .map_err(|e| e.to_string())
+        });
+        match header {
+            Ok(h) => describe_header(line, &h),
+            Err(e) => {
+                let _ = write!(line, "unreadable header: {e}");
+            }
+        }
+    }
 }
 
 fn describe_header(line: &mut String, h: &Header) {

@@ -382,6 +382,11 @@ async fn binary_exports_playable_mkv_and_inspects_without_decrypting() {
         !listing.contains("payload"),
         "inspect decrypted something: {listing}"
     );
+    // The first segment holds header 0 twice (before the first cluster, and repeated
+    // before the second): each Tags run is read on its own, so both are listed.
+    assert!(!listing.contains("unreadable"), "{listing}");
+    let first = listing.lines().next().unwrap();
+    assert_eq!(first.matches("header seq 0 ").count(), 2, "{first}");
     s.server.shutdown().await;
 }
 
