@@ -133,6 +133,12 @@ struct Bench {
 enum Mode {
     /// Sealed with the producer's `Packager`, frames under this cipher.
     Encrypted(FrameCipher),
+    /// The producer's packaging path with the sealing left out: each fragment built in its
+    /// own buffer and kept whole (as the engine keeps it until PERSISTED), new bytes copied
+    /// out to the connection as the engine's `send_open` does. What encryption adds to a
+    /// producer that loses nothing is `Encrypted` minus this.
+    PlaintextProducer,
+    /// Plain Matroska straight into the send loop: no fragment kept, no copy.
     Plaintext,
 }
 
@@ -373,7 +379,7 @@ impl Bench {
         let seen_raw = reader.await.unwrap();
         let seen_out = match mode {
             Mode::Encrypted(_) => seen_out.lock().unwrap().clone(),
-            Mode::Plaintext => seen_raw.clone(),
+            Mode::Plaintext | Mode::PlaintextProducer => seen_raw.clone(),
         };
         let lat = |seen: &[(u64, Instant)]| -> Vec<f64> {
             let v: Vec<f64> = sent
@@ -397,6 +403,7 @@ impl Bench {
         );
         let modes = [
             Mode::Plaintext,
+            Mode::PlaintextProducer,
             Mode::Encrypted(FrameCipher::Aes256Gcm),
             Mode::Encrypted(FrameCipher::ChaCha20Poly1305),
         ];
@@ -404,10 +411,10 @@ impl Bench {
             "  this CPU's `--frame-cipher auto`: {}",
             FrameCipher::fastest_here()
         );
-        let mut cpu: [Vec<f64>; 3] = Default::default();
-        let mut wall: [Vec<f64>; 3] = Default::default();
-        let mut first: [Vec<f64>; 3] = Default::default();
-        let mut pcpu: [Vec<f64>; 3] = Default::default();
+        let mut cpu: [Vec<f64>; 4] = Default::default();
+        let mut wall: [Vec<f64>; 4] = Default::default();
+        let mut first: [Vec<f64>; 4] = Default::default();
+        let mut pcpu: [Vec<f64>; 4] = Default::default();
         for _ in 0..PRODUCER_ROUNDS {
             for (i, mode) in modes.into_iter().enumerate() {
                 let stream = self.new_stream().await;
@@ -434,21 +441,34 @@ impl Bench {
             median(&mut pcpu[0]),
             median(&mut wall[0]),
         );
+        let (c1, p1, w1) = (
+            median(&mut cpu[1]),
+            median(&mut pcpu[1]),
+            median(&mut wall[1]),
+        );
         println!(
-            "  median plaintext: client CPU {c0:.3} s, process CPU (client + kvs-local) {p0:.3} s, wall {w0:.3} s, first PERSISTED {:.1} ms",
+            "  median Plaintext: client CPU {c0:.3} s, process CPU (client + kvs-local) {p0:.3} s, wall {w0:.3} s, first PERSISTED {:.1} ms",
             median(&mut first[0])
         );
-        for (i, mode) in modes.into_iter().enumerate().skip(1) {
+        println!(
+            "  median PlaintextProducer: client CPU {c1:.3} s, process CPU {p1:.3} s, wall {w1:.3} s, first PERSISTED {:.1} ms",
+            median(&mut first[1])
+        );
+        for (i, mode) in modes.into_iter().enumerate().skip(2) {
             let (c, p, w) = (
                 median(&mut cpu[i]),
                 median(&mut pcpu[i]),
                 median(&mut wall[i]),
             );
             println!(
-                "  median {mode:?}: client CPU {c:.3} s (ratio {:.3}), process CPU {p:.3} s (ratio {:.3}), wall {w:.3} s (ratio {:.3}, throughput ratio {:.3}), first PERSISTED {:.1} ms",
+                "  median {mode:?}: client CPU {c:.3} s (vs PlaintextProducer {:.3}, vs Plaintext {:.3}), process CPU {p:.3} s ({:.3}, {:.3}), wall {w:.3} s ({:.3}, {:.3}; throughput {:.3}, {:.3}), first PERSISTED {:.1} ms",
+                c / c1,
                 c / c0,
+                p / p1,
                 p / p0,
+                w / w1,
                 w / w0,
+                w1 / w,
                 w0 / w,
                 median(&mut first[i])
             );
@@ -623,6 +643,12 @@ enum Packer {
         buf: BytesMut,
         cluster_start: Option<i64>,
     },
+    PlaintextProducer {
+        muxer: Muxer,
+        header: BytesMut,
+        open: Option<(i64, BytesMut)>,
+        open_sent: usize,
+    },
 }
 
 impl Packer {
@@ -646,6 +672,12 @@ impl Packer {
                 muxer: Muxer::new(MuxerConfig::default()),
                 buf: BytesMut::new(),
                 cluster_start: None,
+            },
+            Mode::PlaintextProducer => Self::PlaintextProducer {
+                muxer: Muxer::new(MuxerConfig::default()),
+                header: BytesMut::new(),
+                open: None,
+                open_sent: 0,
             },
         }
     }
@@ -701,6 +733,40 @@ impl Packer {
                     out.push(buf.split().freeze());
                 }
             }
+            Self::PlaintextProducer {
+                muxer,
+                header,
+                open,
+                open_sent,
+            } => match ev {
+                SourceEvent::Tracks(tracks) => {
+                    let entries: Vec<_> = tracks.iter().map(plain_entry).collect();
+                    muxer.write_header(header, &entries).unwrap();
+                    out.push(header.split().freeze());
+                }
+                SourceEvent::Frame(f) => {
+                    let t = f.timecode_ms;
+                    if f.keyframe && open.as_ref().is_none_or(|(s, _)| t - s >= FRAGMENT_MS) {
+                        if let Some((_, closed)) = open.take() {
+                            let closed = closed.freeze();
+                            out.push(closed.slice((*open_sent).min(closed.len())..));
+                            *open_sent = 0;
+                        }
+                        let mut bytes = BytesMut::new();
+                        muxer.start_cluster(&mut bytes, t as u64).unwrap();
+                        *open = Some((t, bytes));
+                    }
+                    if let Some((_, bytes)) = open.as_mut() {
+                        muxer
+                            .write_frame(bytes, f.track, t as u64, f.keyframe, &f.data)
+                            .unwrap();
+                        if bytes.len() > *open_sent {
+                            out.push(Bytes::copy_from_slice(&bytes[*open_sent..]));
+                            *open_sent = bytes.len();
+                        }
+                    }
+                }
+            },
         }
     }
 
@@ -903,8 +969,18 @@ impl Write for Probe {
 }
 
 /// CPU time (user + system) of the calling thread, from `/proc/thread-self/stat`.
+/// This thread's CPU time, to the nanosecond: the first field of `schedstat` (time spent
+/// on the CPU; proc(5)), where `stat`'s user + system ticks have only 10 ms resolution.
 fn thread_cpu() -> Duration {
-    cpu_ticks("/proc/thread-self/stat")
+    match std::fs::read_to_string("/proc/thread-self/schedstat") {
+        Ok(s) => Duration::from_nanos(
+            s.split(' ')
+                .next()
+                .and_then(|ns| ns.parse().ok())
+                .expect("schedstat starts with the on-CPU nanoseconds"),
+        ),
+        Err(_) => cpu_ticks("/proc/thread-self/stat"),
+    }
 }
 
 /// User + system CPU time from a proc(5) `stat` file.

@@ -181,6 +181,79 @@ fn remaining_viewer_still_opens_after_revocation() {
 }
 
 #[test]
+fn consumer_rejects_stanza_moved_from_another_header() {
+    run_case("stanza_moved_to_other_header");
+}
+
+#[test]
+fn aes_256_gcm_session_round_trips() {
+    run_case("session_roundtrip_aes_256_gcm");
+}
+
+#[test]
+fn consumer_rejects_rewritten_frame_cipher() {
+    run_case("frame_cipher_switched_to_aes_256_gcm");
+    run_case("frame_cipher_switched_to_chacha20_poly1305");
+}
+
+/// Headers of one recipient's stanzas: the `enc` of each header, in order.
+fn stanza_encs(segments: &[common::Segment], viewer: &SecretKey, headers: u64) -> Vec<Vec<u8>> {
+    use kvs_e2ee_shared::envelope::header::Header;
+    use kvs_e2ee_shared::envelope::tags::decode_tags;
+    let mut encs = Vec::new();
+    let mut seen = std::collections::BTreeMap::new();
+    for seg in segments {
+        for item in seg {
+            if let Item::Tags { tags } = item {
+                for blob in decode_tags(tags).unwrap() {
+                    let blob = blob.unwrap();
+                    seen.entry(blob.seq).or_insert(blob.bytes);
+                }
+            }
+        }
+    }
+    for seq in 0..headers {
+        let (h, _) = Header::decode(&seen[&seq]).unwrap();
+        let st = h
+            .stanzas
+            .iter()
+            .find(|s| s.key_id == viewer.key_id())
+            .unwrap();
+        encs.push(st.enc.to_vec());
+    }
+    encs
+}
+
+#[test]
+fn wrap_epochs_change_on_recipient_change_and_after_their_length_and_still_open() {
+    use kvs_e2ee_shared::envelope::wrap::WRAP_EPOCH_HEADERS;
+    let mut w = World::new(9);
+    let mut s = w.sealer(STREAM, vec![w.viewer.public_key()]);
+    let again = vec![w.viewer.public_key(), w.second_viewer.public_key()];
+    let total = WRAP_EPOCH_HEADERS as usize + 4;
+    let put = produce(&mut w, &mut s, "E", 1000, total, true, |f, s| {
+        if f == 2 {
+            s.set_recipients(again.clone()).unwrap();
+        }
+    });
+    let segments = getmedia_segments(&put);
+    let out = read(
+        &mut w.opener(&w.viewer, vec![w.camera.public_key()]),
+        &segments,
+    );
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert_eq!(out.released.len(), total * common::FRAMES);
+    let encs = stanza_encs(&segments, &w.viewer, total as u64);
+    // Fragments 0-1: epoch 1; from 2 (recipients changed): epoch 2 for WRAP_EPOCH_HEADERS
+    // headers; then epoch 3.
+    assert_eq!(encs[0], encs[1]);
+    assert_ne!(encs[1], encs[2]);
+    let second_epoch_end = 2 + WRAP_EPOCH_HEADERS as usize;
+    assert!(encs[2..second_epoch_end].iter().all(|e| *e == encs[2]));
+    assert_ne!(encs[second_epoch_end - 1], encs[second_epoch_end]);
+}
+
+#[test]
 fn sealer_refuses_too_many_recipients_with_limit() {
     let mut w = World::new(3);
     let keys: Vec<_> = (0..64)

@@ -12,7 +12,8 @@
 
 use bytes::{Bytes, BytesMut};
 use kvs_e2ee_shared::envelope::{
-    FrameCipher, PublicKey, SealError, SecretKey, SessionConfig, SessionSealer, TrackCodecData,
+    FrameCipher, PublicKey, SealError, SecretKey, SessionConfig, SessionSealer, TAG_LEN,
+    TrackCodecData,
 };
 use kvs_e2ee_shared::mkv::{MkvError, Muxer, MuxerConfig, TrackEntry, TrackType};
 use rand_core::CryptoRng;
@@ -270,7 +271,7 @@ impl<R: CryptoRng> Packager<R> {
         Ok(closed.into_iter().collect())
     }
 
-    fn on_frame(&mut self, mut frame: MediaFrame) -> Result<Option<ClosedFragment>, PackageError> {
+    fn on_frame(&mut self, frame: MediaFrame) -> Result<Option<ClosedFragment>, PackageError> {
         let Some(s) = self.session.as_mut() else {
             return Err(PackageError::NoTracks {
                 track: frame.track,
@@ -315,15 +316,31 @@ impl<R: CryptoRng> Packager<R> {
             .open
             .as_mut()
             .expect("a placed frame always has an open fragment");
-        s.sealer
-            .seal_frame(frame.track, timecode, frame.keyframe, &mut frame.data)?;
-        s.muxer.write_frame(
+        // The block is written once, in place: header, the plaintext copied straight into
+        // the fragment, sealed there, then the tag (no second copy, no growing the frame).
+        let mark = open.bytes.len();
+        s.muxer.write_simple_block_header(
             &mut open.bytes,
             frame.track,
             timecode,
             frame.keyframe,
-            &frame.data,
+            frame.data.len() + TAG_LEN,
         )?;
+        let start = open.bytes.len();
+        open.bytes.extend_from_slice(&frame.data);
+        match s.sealer.seal_frame_detached(
+            frame.track,
+            timecode,
+            frame.keyframe,
+            &mut open.bytes[start..],
+        ) {
+            Ok(tag) => open.bytes.extend_from_slice(&tag),
+            Err(e) => {
+                // Nothing half-written stays in the fragment.
+                open.bytes.truncate(mark);
+                return Err(e.into());
+            }
+        }
         Ok(closed)
     }
 }

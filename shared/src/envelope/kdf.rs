@@ -9,6 +9,9 @@ use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::header::SessionId;
+use super::key::KeyId;
+
 /// Length of the per-fragment content key `K` and of every key derived from it.
 pub const KEY_LEN: usize = 32;
 
@@ -35,8 +38,14 @@ pub const HEADER_HASH_LABEL: &[u8] = b"kvs-e2ee/v1/header-hash";
 /// Prefix of the running fragment digest that the next header commits to (FORMAT.md §Chain).
 pub const FRAGMENT_DIGEST_LABEL: &[u8] = b"kvs-e2ee/v1/fragment-digest";
 
-/// Prefix of the HPKE `info` string (RFC 9180 §5.1): `info = HPKE_INFO_LABEL || header core`.
+/// Prefix of the HPKE `info` string (RFC 9180 §5.1) of a wrap context:
+/// `info = HPKE_INFO_LABEL || u16 name length || stream name || camera key id || session id`
+/// (FORMAT.md §3).
 pub const HPKE_INFO_LABEL: &[u8] = b"kvs-e2ee/v1/wrap";
+
+/// Prefix of the HPKE export context of a header's wrap key:
+/// `wrap key = Export(WRAP_KEY_LABEL || H, 32)` (FORMAT.md §3).
+pub const WRAP_KEY_LABEL: &[u8] = b"kvs-e2ee/v1/wrap-key";
 
 /// The per-fragment content key `K`: 32 random bytes, zeroized when dropped.
 pub type ContentKey = Zeroizing<[u8; KEY_LEN]>;
@@ -59,11 +68,17 @@ pub fn header_hash(core: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// The HPKE `info` for a header core: `HPKE_INFO_LABEL || core`.
-pub fn hpke_info(core: &[u8]) -> Vec<u8> {
-    let mut info = Vec::with_capacity(HPKE_INFO_LABEL.len() + core.len());
+/// The HPKE `info` of a camera session's wrap contexts: `HPKE_INFO_LABEL || u16 stream
+/// name length || stream name || camera key id || session id`.
+pub fn wrap_info(stream_name: &str, camera: &KeyId, session: &SessionId) -> Vec<u8> {
+    let name = stream_name.as_bytes();
+    let mut info = Vec::with_capacity(HPKE_INFO_LABEL.len() + 2 + name.len() + 8 + 16);
     info.extend_from_slice(HPKE_INFO_LABEL);
-    info.extend_from_slice(core);
+    // Stream names are at most 256 bytes (checked when a header is encoded or decoded).
+    info.extend_from_slice(&u16::try_from(name.len()).unwrap_or(u16::MAX).to_be_bytes());
+    info.extend_from_slice(name);
+    info.extend_from_slice(&camera.to_bytes());
+    info.extend_from_slice(&session.0);
     info
 }
 

@@ -13,13 +13,13 @@ use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
 use super::chain::{ChainEvent, ChainVerifier, Disposition, EndLink, LinkInfo};
 use super::frame::{FragmentDigest, FrameCipher, FrameKey, FrameMeta, TAG_LEN};
 use super::header::{
-    ChainLink, Header, HeaderError, RecordKind, SessionId, TrackCodecData, decode_codec,
+    ChainLink, Header, HeaderCore, HeaderError, RecordKind, SessionId, TrackCodecData, decode_codec,
 };
 use super::kdf::{self, CODEC_KEY_LABEL, KEY_LEN};
 use super::key::{KeyId, PublicKey, SecretKey};
 use super::seal::Tag as KvsTag;
 use super::tags::{self, TagError};
-use super::wrap::{self, Stanza};
+use super::wrap::{self, Stanza, UnwrapContext};
 
 /// Verified headers kept for matching clusters (live look-ahead, archive, reconnect re-sends).
 const HEADER_CACHE: usize = 16;
@@ -201,6 +201,20 @@ pub struct FragmentOpener {
     ends: VecDeque<Vec<u8>>,
     current: Option<Current>,
     chain: ChainVerifier,
+    /// HPKE contexts that opened a stanza, newest last: one per camera session, recipient
+    /// epoch and identity, so a header of a known epoch costs no X25519 operation.
+    wraps: VecDeque<CachedWrap>,
+}
+
+/// Most wrap contexts a viewer keeps (a few cameras × identities × epochs).
+const WRAP_CACHE: usize = 32;
+
+struct CachedWrap {
+    identity: usize,
+    camera: KeyId,
+    session: SessionId,
+    enc: [u8; wrap::ENC_LEN],
+    ctx: UnwrapContext,
 }
 
 impl FragmentOpener {
@@ -214,6 +228,7 @@ impl FragmentOpener {
             ends: VecDeque::new(),
             current: None,
             chain: ChainVerifier::new(),
+            wraps: VecDeque::new(),
         }
     }
 
@@ -276,8 +291,8 @@ impl FragmentOpener {
                 camera: core.camera,
             })?;
         let core_bytes = &bytes[..core_len];
-        let content_key = self.unwrap(seq, &camera, core_bytes, &header.stanzas)?;
         let header_hash = kdf::header_hash(core_bytes);
+        let content_key = self.unwrap(seq, &camera, core, &header_hash, &header.stanzas)?;
         match core.kind {
             RecordKind::End => {
                 let end = EndLink {
@@ -330,21 +345,21 @@ impl FragmentOpener {
     }
 
     fn unwrap(
-        &self,
+        &mut self,
         seq: u64,
         camera: &PublicKey,
-        core_bytes: &[u8],
+        core: &HeaderCore,
+        header_hash: &[u8; 32],
         stanzas: &[Stanza],
     ) -> Result<kdf::ContentKey, OpenError> {
-        let info = kdf::hpke_info(core_bytes);
         let mut matched = false;
         for stanza in stanzas {
-            for (id, identity) in self.identity_ids.iter().zip(&self.config.identities) {
-                if *id != stanza.key_id {
+            for identity in 0..self.identity_ids.len() {
+                if self.identity_ids[identity] != stanza.key_id {
                     continue;
                 }
                 matched = true;
-                if let Ok(k) = wrap::unwrap_key(identity, camera, &info, stanza) {
+                if let Some(k) = self.unwrap_with(identity, camera, core, header_hash, stanza) {
                     return Ok(k);
                 }
             }
@@ -357,6 +372,47 @@ impl FragmentOpener {
                 recipients: stanzas.iter().map(|s| s.key_id).collect(),
             })
         }
+    }
+
+    /// Opens `stanza` with identity `identity`: through a cached context of its epoch, or a
+    /// new one (two X25519 operations), cached once it has opened a stanza.
+    fn unwrap_with(
+        &mut self,
+        identity: usize,
+        camera: &PublicKey,
+        core: &HeaderCore,
+        header_hash: &[u8; 32],
+        stanza: &Stanza,
+    ) -> Option<kdf::ContentKey> {
+        let cached = self.wraps.iter().find(|w| {
+            w.identity == identity
+                && w.camera == core.camera
+                && w.session == core.session
+                && w.enc == stanza.enc
+        });
+        if let Some(w) = cached {
+            return w.ctx.unwrap(header_hash, stanza).ok();
+        }
+        let info = kdf::wrap_info(&core.stream_name, &core.camera, &core.session);
+        let ctx = UnwrapContext::new(
+            &self.config.identities[identity],
+            camera,
+            &info,
+            &stanza.enc,
+        )
+        .ok()?;
+        let key = ctx.unwrap(header_hash, stanza).ok()?;
+        if self.wraps.len() == WRAP_CACHE {
+            self.wraps.pop_front();
+        }
+        self.wraps.push_back(CachedWrap {
+            identity,
+            camera: core.camera,
+            session: core.session,
+            enc: stanza.enc,
+            ctx,
+        });
+        Some(key)
     }
 
     /// Whether an authenticated header for the cluster at `cluster_timecode` is known. A

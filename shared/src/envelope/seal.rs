@@ -17,7 +17,7 @@ use super::header::{
 use super::kdf::{self, CODEC_KEY_LABEL, ContentKey, KEY_LEN};
 use super::key::{KeyId, PublicKey, SecretKey};
 use super::tags::{self, MAX_HEADER_BYTES, TagError};
-use super::wrap::{self, STANZA_LEN, SenderKeys, WrapError};
+use super::wrap::{STANZA_LEN, SenderKeys, WRAP_EPOCH_HEADERS, WrapContext, WrapError};
 
 /// A tag as written to KVS: (TagName, TagString).
 pub type Tag = (String, String);
@@ -126,6 +126,11 @@ pub struct SessionSealer {
     sender: SenderKeys,
     cipher: FrameCipher,
     recipients: Vec<PublicKey>,
+    /// One HPKE context per recipient for the current wrap epoch (empty: encapsulate anew
+    /// before the next header).
+    wraps: Vec<WrapContext>,
+    /// Headers wrapped under `wraps` so far.
+    epoch_headers: u64,
     codec_plain: Vec<u8>,
     max_recipients: usize,
     session: SessionId,
@@ -162,6 +167,8 @@ impl SessionSealer {
             cipher: config.frame_cipher,
             stream_name: config.stream_name,
             recipients: Vec::new(),
+            wraps: Vec::new(),
+            epoch_headers: 0,
             codec_plain,
             max_recipients: 0,
             session,
@@ -208,6 +215,24 @@ impl SessionSealer {
             });
         }
         self.recipients = recipients;
+        // A new epoch: a removed viewer's context is gone, a new viewer gets one.
+        self.wraps.clear();
+        Ok(())
+    }
+
+    /// Starts a new wrap epoch (one HPKE encapsulation per recipient) when there is none or
+    /// the current one has wrapped [`WRAP_EPOCH_HEADERS`] headers.
+    fn ensure_wraps<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> Result<(), SealError> {
+        if !self.wraps.is_empty() && self.epoch_headers < WRAP_EPOCH_HEADERS {
+            return Ok(());
+        }
+        let info = kdf::wrap_info(&self.stream_name, &self.camera_id, &self.session);
+        self.wraps = self
+            .recipients
+            .iter()
+            .map(|r| WrapContext::new(&self.sender, r, &info, &mut *rng))
+            .collect::<Result<_, _>>()?;
+        self.epoch_headers = 0;
         Ok(())
     }
 
@@ -233,13 +258,14 @@ impl SessionSealer {
 
     /// Builds, wraps and tags one header; returns its tags and frame key.
     fn build<R: CryptoRng + ?Sized>(
-        &self,
+        &mut self,
         kind: RecordKind,
         seq: u64,
         start_timecode: u64,
         prev: Option<ChainLink>,
         rng: &mut R,
     ) -> Result<(Vec<Tag>, FrameKey), SealError> {
+        self.ensure_wraps(rng)?;
         let mut content_key = ContentKey::new([0; KEY_LEN]);
         rng.fill_bytes(content_key.as_mut_slice());
         let mut core = HeaderCore {
@@ -258,15 +284,16 @@ impl SessionSealer {
             core.sealed_codec = seal_codec(&content_key, &self.codec_plain, &aad);
         }
         let core_bytes = core.encode()?;
-        let info = kdf::hpke_info(&core_bytes);
+        let header_hash = kdf::header_hash(&core_bytes);
         let stanzas = self
-            .recipients
+            .wraps
             .iter()
-            .map(|r| wrap::wrap_key(&self.sender, r, &info, &content_key, &mut *rng))
+            .map(|w| w.wrap(&header_hash, &content_key))
             .collect::<Result<Vec<_>, _>>()?;
         let (bytes, _) = Header { core, stanzas }.encode()?;
         let tags = tags::encode_header(seq, &bytes)?;
-        let key = FrameKey::new(&content_key, kdf::header_hash(&core_bytes), self.cipher);
+        self.epoch_headers += 1;
+        let key = FrameKey::new(&content_key, header_hash, self.cipher);
         Ok((tags, key))
     }
 

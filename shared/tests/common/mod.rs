@@ -418,6 +418,50 @@ fn edit_header_tags(segments: &mut [Segment], seq: u64, f: impl Fn(&mut String, 
     }
 }
 
+/// The whole header `seq` as the tags carry it, in the first `Tags` element holding it.
+fn header_bytes(segments: &[Segment], seq: u64) -> Vec<u8> {
+    use base64::Engine;
+    let prefix = format!("kvs-e2ee.v1.{seq}.");
+    for seg in segments {
+        for item in seg {
+            if let Item::Tags { tags } = item {
+                let mut chunks: Vec<(u32, &String)> = tags
+                    .iter()
+                    .filter_map(|(n, v)| Some((n.strip_prefix(&prefix)?.parse().ok()?, v)))
+                    .collect();
+                if chunks.is_empty() {
+                    continue;
+                }
+                chunks.sort();
+                let e = base64::engine::general_purpose::STANDARD;
+                return chunks
+                    .iter()
+                    .flat_map(|(_, v)| e.decode(v.as_bytes()).unwrap())
+                    .collect();
+            }
+        }
+    }
+    panic!("no header {seq}");
+}
+
+/// Replaces header `seq` with `bytes` (same length) wherever a `Tags` element carries it.
+fn replace_header(segments: &mut [Segment], seq: u64, bytes: &[u8]) {
+    let prefix = format!("kvs-e2ee.v1.{seq}.");
+    let new = kvs_e2ee_shared::envelope::tags::encode_header(seq, bytes).unwrap();
+    for seg in segments {
+        for item in seg {
+            if let Item::Tags { tags } = item {
+                for (name, value) in tags.iter_mut() {
+                    if name.starts_with(&prefix) {
+                        let (_, v) = new.iter().find(|(n, _)| n == name).unwrap();
+                        *value = v.clone();
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Offset of the stream name in a header core: version, kind, frame cipher, name length.
 pub const CORE_NAME_OFFSET: usize = 1 + 1 + 1 + 2;
 /// Offset of the frame cipher id in a header core.
@@ -1079,6 +1123,37 @@ pub fn all_cases() -> Vec<VectorCase> {
             "not-a-recipient 2",
             "unencrypted 72000",
         ],
+    ));
+
+    // Header 2 carrying the viewer's stanza of header 3: same wrap epoch (same `enc`), so
+    // only the per-header wrap key tells them apart.
+    let mut s = base.clone();
+    {
+        use kvs_e2ee_shared::envelope::header::Header;
+        let mut two = header_bytes(&s, 2);
+        let three = header_bytes(&s, 3);
+        let (h2, core2) = Header::decode(&two).unwrap();
+        let (h3, core3) = Header::decode(&three).unwrap();
+        let id = w.viewer.key_id();
+        let i2 = h2.stanzas.iter().position(|st| st.key_id == id).unwrap();
+        let i3 = h3.stanzas.iter().position(|st| st.key_id == id).unwrap();
+        assert_eq!(h2.stanzas[i2].enc, h3.stanzas[i3].enc, "one epoch");
+        let len = h2.stanzas[i2].enc.len() + h2.stanzas[i2].wrapped.len() + 8;
+        let (a, b) = (core2 + 1 + i2 * len, core3 + 1 + i3 * len);
+        two[a..a + len].copy_from_slice(&three[b..b + len]);
+        replace_header(&mut s, 2, &two);
+    }
+    cases.push(mk(
+        "stanza_moved_to_other_header",
+        "a recipient stanza copied from another header of the same wrap epoch fails (the wrap key is exported per header hash)",
+        v,
+        vec![cam],
+        false,
+        plain_a.clone(),
+        s,
+        frames_of("A", &[0, 1, 3, 4]),
+        &["started 0", "continued 1", "gap 2..3", "continued 4", "closed 4"],
+        &["tampered 2 header", "tampered 2 header", "unencrypted 12000"],
     ));
 
     cases.push(mk(
