@@ -47,7 +47,7 @@ const FPS: u64 = 30;
 /// Live runs: 6 s of 30 fps, ~4 Mbps (16 KiB frames, 96 KiB key frames every second).
 const LIVE_FRAMES: usize = 180;
 const LIVE_ROUNDS: usize = 3;
-const PRODUCER_ROUNDS: usize = 5;
+const PRODUCER_ROUNDS: usize = 9;
 const RSS_ROUNDS: usize = 3;
 /// Ingest: 64 KiB frames, 30 a second, 60 s of media (112.5 MiB).
 const INGEST_FRAMES: usize = 1800;
@@ -435,6 +435,21 @@ impl Bench {
                 wall[i].push(s.wall.as_secs_f64());
                 first[i].push(f);
             }
+        }
+        // Each round runs every mode back to back on the same clip; the ratio within a
+        // round cancels what drifts between rounds (page cache, the other core's load).
+        // Computed before the medians below sort the samples.
+        let least = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+        for (i, mode) in modes.into_iter().enumerate().skip(2) {
+            let mut paired: Vec<f64> = cpu[i].iter().zip(&cpu[1]).map(|(e, p)| e / p).collect();
+            let rounds = format!("{paired:.3?}");
+            println!(
+                "  {mode:?} vs PlaintextProducer, client CPU: per-round ratios {rounds}, median {:.3}; least CPU of each {:.3} s vs {:.3} s, ratio {:.3}",
+                median(&mut paired),
+                least(&cpu[i]),
+                least(&cpu[1]),
+                least(&cpu[i]) / least(&cpu[1])
+            );
         }
         let (c0, p0, w0) = (
             median(&mut cpu[0]),
