@@ -165,7 +165,6 @@ pub struct FrameAuthError;
 /// The frame cipher of one fragment, bound to its header.
 pub struct FrameKey {
     key: LessSafeKey,
-    cipher: FrameCipher,
     header_hash: [u8; 32],
 }
 
@@ -179,14 +178,8 @@ impl FrameKey {
             .expect("both frame ciphers take a 32-byte key");
         Self {
             key: LessSafeKey::new(key),
-            cipher,
             header_hash,
         }
-    }
-
-    /// The AEAD this key seals and opens with.
-    pub fn cipher(&self) -> FrameCipher {
-        self.cipher
     }
 
     /// The hash of the header this key belongs to.

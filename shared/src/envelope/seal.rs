@@ -241,11 +241,6 @@ impl SessionSealer {
         self.max_recipients
     }
 
-    /// The AEAD this session seals frames with.
-    pub fn frame_cipher(&self) -> FrameCipher {
-        self.cipher
-    }
-
     /// This session's id.
     pub fn session_id(&self) -> SessionId {
         self.session
