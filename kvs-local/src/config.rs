@@ -75,6 +75,22 @@ pub struct Config {
     pub data_plane: Option<Arc<dyn DataPlane>>,
     /// How long `shutdown` waits for open connections before dropping them.
     pub shutdown_grace: Duration,
+    /// A second listener serving the control and data planes over HTTPS (port 0: any
+    /// free port); `None` serves plain HTTP only. AWS's producer SDK samples put
+    /// `https://` in front of any endpoint they are given, so they need this.
+    pub tls_listen: Option<SocketAddr>,
+    /// The HTTPS listener's certificate chain and key (PEM files); `None` issues one for
+    /// `localhost`/`127.0.0.1`/`::1` from the data dir's CA (`DATA_DIR/ca.pem`).
+    pub tls_identity: Option<TlsIdentity>,
+}
+
+/// A server certificate chain and its private key, as PEM files.
+#[derive(Debug, Clone)]
+pub struct TlsIdentity {
+    /// Certificate chain, leaf first.
+    pub certificate_chain: PathBuf,
+    /// The leaf's private key (PKCS#8, SEC1 or PKCS#1).
+    pub private_key: PathBuf,
 }
 
 impl fmt::Debug for Config {
@@ -92,6 +108,8 @@ impl fmt::Debug for Config {
             )
             .field("data_plane", &self.data_plane.as_ref().map(|d| d.name()))
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("tls_listen", &self.tls_listen)
+            .field("tls_identity", &self.tls_identity)
             .finish()
     }
 }
@@ -109,6 +127,8 @@ impl Config {
             credential_duration_override: None,
             data_plane: Some(Arc::new(crate::media::MediaPlane::default())),
             shutdown_grace: Duration::from_secs(5),
+            tls_listen: None,
+            tls_identity: None,
         }
     }
 

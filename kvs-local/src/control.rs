@@ -547,7 +547,12 @@ fn get_data_endpoint(call: &Call<'_>, input: GetDataEndpointInput) -> Result<Val
     }
     call.admit_stream(&input.stream)?;
     // One listener serves both planes; AWS returns a per-stream host instead.
-    Ok(json!({ "DataEndpoint": call.ctx.state.data_endpoint_url }))
+    let state = &call.ctx.state;
+    let endpoint = match (&state.tls_url, call.ctx.connection.tls) {
+        (Some(url), true) => url,
+        _ => &state.data_endpoint_url,
+    };
+    Ok(json!({ "DataEndpoint": endpoint }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -22,6 +22,7 @@
 //! - [`media`]: the data plane (PutMedia, GetMedia, ListFragments,
 //!   GetMediaForFragmentList) and fragment storage, registered by default.
 //! - [`faults`]: fault injection rules; [`admin`]: their HTTP API.
+//! - [`https`]: the optional HTTPS listener's TLS configuration and certificate.
 //! - [`config`], [`error`], [`http`]: configuration, error shapes, HTTP helpers.
 #![forbid(unsafe_code)]
 
@@ -33,6 +34,7 @@ pub mod error;
 pub mod faults;
 mod fsutil;
 pub mod http;
+pub mod https;
 pub mod iot;
 pub mod media;
 pub mod router;

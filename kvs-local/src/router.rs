@@ -65,8 +65,12 @@ pub struct ServerState {
     pub account_id: String,
     /// URL clients reach the control plane at (`http://127.0.0.1:PORT`).
     pub control_url: String,
-    /// URL returned by `GetDataEndpoint` (the same listener).
+    /// URL returned by `GetDataEndpoint` to a request that came over plain HTTP (the same
+    /// listener).
     pub data_endpoint_url: String,
+    /// URL of the HTTPS listener, if one runs: `GetDataEndpoint` returns it to a request
+    /// that came over TLS, so a client stays on the scheme (and CA) it chose.
+    pub tls_url: Option<String>,
     /// Authentication and authorization.
     pub auth: Authenticator,
     /// The streams.
@@ -84,6 +88,7 @@ impl fmt::Debug for ServerState {
         f.debug_struct("ServerState")
             .field("region", &self.region)
             .field("control_url", &self.control_url)
+            .field("tls_url", &self.tls_url)
             .field("data_plane", &self.data_plane.as_ref().map(|d| d.name()))
             .finish_non_exhaustive()
     }
@@ -96,6 +101,8 @@ pub struct ConnectionInfo {
     pub id: u64,
     /// Client address.
     pub peer: SocketAddr,
+    /// Whether the connection is TLS (the HTTPS listener).
+    pub tls: bool,
 }
 
 /// Per-request context handed to handlers (and to the [`DataPlane`]).

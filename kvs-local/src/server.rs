@@ -97,12 +97,25 @@ impl Server {
             }
             None => None,
         };
+        let tls_listener = match config.tls_listen {
+            Some(addr) => {
+                let l = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| Error::Bind { addr, source })?;
+                let local = l
+                    .local_addr()
+                    .map_err(|source| Error::Bind { addr, source })?;
+                Some((l, local))
+            }
+            None => None,
+        };
         let control_url = format!("http://{control_addr}");
         let state = Arc::new(ServerState {
             auth: Authenticator::new(Arc::clone(&store), &config.region, &config.account_id),
             region: config.region.clone(),
             account_id: config.account_id.clone(),
             data_endpoint_url: control_url.clone(),
+            tls_url: tls_listener.as_ref().map(|(_, a)| format!("https://{a}")),
             control_url,
             streams,
             faults: Faults::default(),
@@ -117,11 +130,37 @@ impl Server {
             control,
             token.clone(),
             grace,
-            plain_connection(Arc::clone(&state), Arc::clone(&ids), token.clone()),
+            plane_connection(Arc::clone(&state), Arc::clone(&ids), token.clone(), None),
         ));
+        let (https_task, tls_addr) = match tls_listener {
+            Some((l, addr)) => {
+                let tls = crate::https::server_config(
+                    config.tls_identity.as_ref(),
+                    state.iot.ca(),
+                    &config.data_dir,
+                )?;
+                let acceptor = Some(TlsAcceptor::from(tls));
+                let task = tokio::spawn(accept_loop(
+                    l,
+                    token.clone(),
+                    grace,
+                    plane_connection(
+                        Arc::clone(&state),
+                        Arc::clone(&ids),
+                        token.clone(),
+                        acceptor,
+                    ),
+                ));
+                (Some(task), Some(addr))
+            }
+            None => (None, None),
+        };
         let (iot_task, iot_addr) = match iot_listener {
             Some((l, addr)) => {
-                let (chain, key) = state.iot.ca().issue_server(&[])?;
+                let (chain, key) = state
+                    .iot
+                    .ca()
+                    .issue_server("kvs-local IoT credentials endpoint", &[])?;
                 let tls = tls::server_config(state.iot.ca().certificate_der(), chain, key)?;
                 let task = tokio::spawn(accept_loop(
                     l,
@@ -136,20 +175,22 @@ impl Server {
         let endpoints = Endpoints {
             control_plane: state.control_url.clone(),
             iot_credentials: iot_addr.map(|a| a.to_string()),
+            https: state.tls_url.clone(),
         };
         fsutil::write_atomic(
             &iot::endpoints_path(&config.data_dir),
             &serde_json::to_vec_pretty(&endpoints).expect("endpoints serialize infallibly"),
         )?;
-        tracing::info!(control = %state.control_url, iot = ?iot_addr, data_dir = %config.data_dir.display(), "kvs-local started");
+        tracing::info!(control = %state.control_url, https = ?state.tls_url, iot = ?iot_addr, data_dir = %config.data_dir.display(), "kvs-local started");
         Ok(RunningServer {
             state,
             admin,
             control_addr,
             iot_addr,
+            tls_addr,
             data_dir: config.data_dir,
             token,
-            tasks: [Some(control_task), iot_task],
+            tasks: [Some(control_task), iot_task, https_task],
         })
     }
 }
@@ -161,9 +202,10 @@ pub struct RunningServer {
     admin: Arc<User>,
     control_addr: SocketAddr,
     iot_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
     data_dir: PathBuf,
     token: CancellationToken,
-    tasks: [Option<JoinHandle<()>>; 2],
+    tasks: [Option<JoinHandle<()>>; 3],
 }
 
 impl RunningServer {
@@ -175,6 +217,23 @@ impl RunningServer {
     /// Data endpoint URL returned by `GetDataEndpoint` (the same listener).
     pub fn data_endpoint_url(&self) -> &str {
         &self.state.data_endpoint_url
+    }
+
+    /// The HTTPS listener's URL (`https://127.0.0.1:PORT`), if [`Config::tls_listen`] is set:
+    /// the same control and data planes over TLS.
+    pub fn https_url(&self) -> Option<&str> {
+        self.state.tls_url.as_deref()
+    }
+
+    /// The HTTPS listener's socket address, if any.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
+    /// The CA certificate (PEM) that signed the HTTPS listener's generated certificate
+    /// (also `DATA_DIR/ca.pem`); the same CA as the IoT endpoint's.
+    pub fn https_ca_pem(&self) -> &str {
+        self.state.iot.ca().certificate_pem()
     }
 
     /// Control-plane socket address.
@@ -312,25 +371,40 @@ async fn accept_loop<F, Fut>(
     }
 }
 
-fn plain_connection(
+/// Serves the control and data planes on one accepted connection: plain HTTP, or HTTPS
+/// when `acceptor` is set.
+fn plane_connection(
     state: Arc<ServerState>,
     ids: Arc<AtomicU64>,
     token: CancellationToken,
+    acceptor: Option<TlsAcceptor>,
 ) -> impl Fn(TcpStream, SocketAddr) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
     move |stream, peer| {
         let info = ConnectionInfo {
             id: ids.fetch_add(1, Ordering::Relaxed) + 1,
             peer,
+            tls: acceptor.is_some(),
         };
         let state = Arc::clone(&state);
         let token = token.clone();
+        let acceptor = acceptor.clone();
         Box::pin(async move {
             let _ = stream.set_nodelay(true);
             let svc = service_fn(move |req| {
                 let state = Arc::clone(&state);
                 async move { Ok::<_, Infallible>(route(state, info, req).await) }
             });
-            serve_http1(TokioIo::new(stream), svc, &token).await;
+            match acceptor {
+                None => serve_http1(TokioIo::new(stream), svc, &token).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(tls)) => serve_http1(TokioIo::new(tls), svc, &token).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "HTTPS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "HTTPS handshake timed out"),
+                    }
+                }
+            }
         })
     }
 }

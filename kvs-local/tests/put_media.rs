@@ -119,11 +119,13 @@ async fn invalid_fragments_get_error_acks_and_are_not_stored() {
         Some(AckErrorId::FRAGMENT_TIMECODE_LESSER_THAN_PREVIOUS)
     );
 
-    // Reserved tag name, and a fragment longer than 10 s: 4009, 4002.
+    // A name only GetMedia writes, and more than 25 tags: 4009.
     let acks = put_media(
         &server,
         "cam1",
-        &producer_mkv(&[Frag::new(6_000, 2).with_tags(&[("AWS_MINE", "x")])]),
+        &producer_mkv(&[
+            Frag::new(6_000, 2).with_tags(&[("AWS_KINESISVIDEO_FRAGMENT_NUMBER", "1")])
+        ]),
     )
     .await;
     assert_eq!(
@@ -416,5 +418,229 @@ async fn a_connection_over_the_configured_duration_gets_4003_at_the_next_fragmen
     );
     assert_eq!(events[3].fragment_timecode, Some(2_000));
     drop(tx);
+    server.shutdown().await;
+}
+
+/// What PIC writes at the end of every upload (`Stream.c`): an end-of-fragment tag.
+const EOFR: &str = kvs_e2ee_shared::kvs::putmedia::tags::END_OF_FRAGMENT;
+
+fn tags_chunk(tags: &[(&str, &str)]) -> bytes::Bytes {
+    let mut b = bytes::BytesMut::new();
+    for (n, v) in tags {
+        kvs_e2ee_shared::mkv::elements::write_tag(&mut b, n, v);
+    }
+    b.freeze()
+}
+
+/// Opens a PutMedia connection to `stream` with absolute timecodes.
+async fn open_put_media(
+    server: &kvs_local::RunningServer,
+    stream: &str,
+) -> (
+    kvs_e2ee_shared::kvs::putmedia::PutMediaSender,
+    kvs_e2ee_shared::kvs::putmedia::AckStream,
+) {
+    use kvs_e2ee_shared::kvs::putmedia::{PutMediaConnection, PutMediaRequest, TimecodeType};
+    let mut req = PutMediaRequest::new(
+        server.data_endpoint_url(),
+        kvs_e2ee_shared::kvs::StreamId::Name(stream.into()),
+        std::time::SystemTime::now(),
+        server.admin_credentials(),
+        server.region(),
+    );
+    req.timecode_type = TimecodeType::Absolute;
+    PutMediaConnection::open(req).await.unwrap()
+}
+
+/// The next non-IDLE ACK, within 5 s.
+async fn next_ack(
+    acks: &mut kvs_e2ee_shared::kvs::putmedia::AckStream,
+) -> Option<kvs_e2ee_shared::kvs::ack::AckEvent> {
+    loop {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(5), acks.recv())
+            .await
+            .expect("an ACK in time");
+        match next {
+            Some(Ok(ev)) if ev.event_type == AckEventType::Idle => {}
+            Some(Ok(ev)) => return Some(ev),
+            Some(Err(e)) => panic!("PutMedia failed: {e}"),
+            None => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn end_of_fragment_tag_completes_the_fragment_at_once_and_is_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_media(dir.path()).await;
+    create_stream(&server, "cam1").await;
+    let mkv = producer_mkv(&[Frag::new(1_000, 3), Frag::new(2_000, 3)]);
+    let (tx, mut acks) = open_put_media(&server, "cam1").await;
+
+    // Fragment 1, then the tag PIC writes before the next key frame (here in one element
+    // with metadata around it, which is split there): RECEIVED and PERSISTED come while
+    // the connection stays open and no further Cluster has started.
+    tx.send(mkv[0].clone()).await.unwrap();
+    tx.send(tags_chunk(&[("before", "b"), (EOFR, ""), ("after", "a")]))
+        .await
+        .unwrap();
+    let kinds: Vec<AckEventType> = [
+        next_ack(&mut acks).await.unwrap(),
+        next_ack(&mut acks).await.unwrap(),
+        next_ack(&mut acks).await.unwrap(),
+    ]
+    .iter()
+    .map(|a| a.event_type)
+    .collect();
+    use AckEventType::{Buffering as B, Persisted as P, Received as R};
+    assert_eq!(kinds, [B, R, P]);
+
+    // Tags after the end-of-fragment tag lead the next fragment.
+    tx.send(mkv[1].clone()).await.unwrap();
+    tx.send(tags_chunk(&[("inside", "i"), (EOFR, "")]))
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    for _ in 0..3 {
+        rest.push(next_ack(&mut acks).await.unwrap());
+    }
+    assert_eq!(
+        rest.iter().map(|a| a.event_type).collect::<Vec<_>>(),
+        [B, R, P]
+    );
+    assert_eq!(rest[0].fragment_timecode, Some(2_000));
+    drop(tx);
+    assert!(
+        next_ack(&mut acks).await.is_none(),
+        "no ACK after the body ends"
+    );
+
+    let stored = FragmentStore::read_index(&stream_dir(&server, "cam1")).unwrap();
+    assert_eq!(stored.len(), 2);
+    let frag_dir = stream_dir(&server, "cam1").join(FRAGMENTS_DIR);
+    let read = |n: &str| {
+        describe(&events_of(
+            &std::fs::read(frag_dir.join(format!("{n}.mkv"))).unwrap(),
+        ))
+    };
+    assert_eq!(
+        read(&stored[0].fragment_number),
+        [
+            "EBML",
+            "Segment",
+            "Info",
+            "Tracks",
+            "Cluster",
+            "Frame×3",
+            "/Cluster",
+            "Tags(before)",
+            "/Segment"
+        ]
+    );
+    assert_eq!(
+        read(&stored[1].fragment_number),
+        [
+            "EBML",
+            "Segment",
+            "Tags(after)",
+            "Info",
+            "Tracks",
+            "Cluster",
+            "Frame×3",
+            "/Cluster",
+            "Tags(inside)",
+            "/Segment"
+        ]
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_body_of_header_and_end_of_fragment_tag_only_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_media(dir.path()).await;
+    create_stream(&server, "cam1").await;
+    // What PIC sends when a stream stops right after it opened a connection.
+    let mut head = bytes::BytesMut::new();
+    let mut mux = kvs_e2ee_shared::mkv::Muxer::new(kvs_e2ee_shared::mkv::MuxerConfig::default());
+    mux.write_header(
+        &mut head,
+        &[kvs_e2ee_shared::mkv::TrackEntry::h264(1, 1).with_video(64, 48)],
+    )
+    .unwrap();
+    let body = [head.freeze(), tags_chunk(&[(EOFR, "")])];
+    let acks = put_media(&server, "cam1", &body).await;
+    assert!(acks.is_empty(), "no fragment, no error: {acks:?}");
+    let stored = FragmentStore::read_index(&stream_dir(&server, "cam1")).unwrap();
+    assert!(stored.is_empty());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_error_before_any_cluster_names_no_fragment() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_media(dir.path()).await;
+    create_stream(&server, "cam1").await;
+    // A forged service tag ahead of the first Cluster: 4009, and no fragment to name.
+    let frags = [Frag::new(1_000, 2).with_tags(&[("AWS_KINESISVIDEO_SERVER_TIMESTAMP", "1")])];
+    let acks = put_media(&server, "cam1", &producer_mkv(&frags)).await;
+    assert_eq!(acks.len(), 1, "{acks:?}");
+    assert_eq!(
+        acks[0].error(),
+        Some(AckErrorId::FRAGMENT_METADATA_LIMIT_REACHED)
+    );
+    assert_eq!(acks[0].fragment_timecode, None);
+    assert_eq!(acks[0].fragment_number, None);
+    // On the wire: neither field is present (PIC's parser fixes the timestamp up itself).
+    let json = acks[0].encode();
+    assert!(
+        !json.contains("FragmentTimecode") && !json.contains("FragmentNumber"),
+        "{json}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn event_tags_pic_writes_are_stored_with_their_fragment() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_media(dir.path()).await;
+    create_stream(&server, "cam1").await;
+    let (tx, mut acks) = open_put_media(&server, "cam1").await;
+    let mkv = producer_mkv(&[Frag::new(1_000, 3)]);
+    tx.send(mkv[0].clone()).await.unwrap();
+    tx.send(tags_chunk(&[
+        ("AWS_KINESISVIDEO_NOTIFICATION", ""),
+        ("AWS_KINESISVIDEO_IMAGE_GENERATION", ""),
+        ("AWS_KINESISVIDEO_IMAGE_PREFIX", "cam1/"),
+    ]))
+    .await
+    .unwrap();
+    tx.send(tags_chunk(&[(EOFR, "")])).await.unwrap();
+    drop(tx);
+    let mut kinds = Vec::new();
+    while let Some(a) = next_ack(&mut acks).await {
+        kinds.push(a.event_type);
+    }
+    use AckEventType::{Buffering as B, Persisted as P, Received as R};
+    assert_eq!(kinds, [B, R, P]);
+    let stored = FragmentStore::read_index(&stream_dir(&server, "cam1")).unwrap();
+    let frag_dir = stream_dir(&server, "cam1").join(FRAGMENTS_DIR);
+    let file = std::fs::read(frag_dir.join(format!("{}.mkv", stored[0].fragment_number))).unwrap();
+    let names: Vec<String> = events_of(&file)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Tags(t) => Some(t.tags.into_iter().map(|t| t.name)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "AWS_KINESISVIDEO_NOTIFICATION",
+            "AWS_KINESISVIDEO_IMAGE_GENERATION",
+            "AWS_KINESISVIDEO_IMAGE_PREFIX"
+        ]
+    );
     server.shutdown().await;
 }

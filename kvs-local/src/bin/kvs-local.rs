@@ -16,6 +16,7 @@ Data dir layout:
   config               region for profile kvs-local
   kvs-local.json       optional users / role aliases (or pass --config)
   endpoints.json       URLs of the running server
+  ca.pem               CA of the --tls-listen certificate (pin it: AWS_KVS_CACERT_PATH)
   streams/NAME@MS/     one folder per stream: stream.json, fragments/NUMBER.mkv (each
                        fragment a plain MKV file) and fragments/index.jsonl
   iot/                 CA (ca.pem, ca-key.pem) and registered device certificates
@@ -43,6 +44,17 @@ struct Cli {
     /// Do not serve the IoT credentials endpoint.
     #[arg(long)]
     no_iot: bool,
+    /// Also serve the control and data planes over HTTPS here (port 0 picks a free port),
+    /// with a certificate from the data dir's CA (written to DATA_DIR/ca.pem) unless
+    /// --tls-cert/--tls-key give one. AWS's producer SDK samples need it.
+    #[arg(long)]
+    tls_listen: Option<SocketAddr>,
+    /// The HTTPS listener's certificate chain (PEM, leaf first).
+    #[arg(long, requires = "tls_key", requires = "tls_listen")]
+    tls_cert: Option<PathBuf>,
+    /// The HTTPS listener's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Data directory (created if missing).
     #[arg(
         long,
@@ -115,6 +127,14 @@ impl TryFrom<&Cli> for Config {
         c.account_id.clone_from(&cli.account_id);
         c.config_file.clone_from(&cli.config);
         c.credential_duration_override = cli.iot_credential_duration.map(Duration::from_secs);
+        c.tls_listen = cli.tls_listen;
+        c.tls_identity = match (&cli.tls_cert, &cli.tls_key) {
+            (Some(cert), Some(key)) => Some(kvs_local::config::TlsIdentity {
+                certificate_chain: cert.clone(),
+                private_key: key.clone(),
+            }),
+            _ => None,
+        };
         c.validate()?;
         Ok(c)
     }
@@ -200,8 +220,18 @@ fn serve(config: Config) -> anyhow::Result<()> {
         // Handlers first: a signal arriving right after the endpoint lines must stop us
         // cleanly, not kill us with the default action.
         let signals = Signals::install()?;
+        let generated_cert = config.tls_identity.is_none();
         let server = Server::start(config).await.context("starting kvs-local")?;
         println!("control plane: {}", server.control_url());
+        if let Some(u) = server.https_url() {
+            println!("control plane (https): {u}");
+            if generated_cert {
+                println!(
+                    "https CA: {}",
+                    kvs_local::https::ca_path(server.data_dir()).display()
+                );
+            }
+        }
         if let Some(u) = server.iot_url() {
             println!("iot credentials: {u}");
         }

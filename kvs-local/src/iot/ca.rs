@@ -167,10 +167,11 @@ impl CertificateAuthority {
         })
     }
 
-    /// Issues the IoT endpoint's server certificate for `localhost`, `127.0.0.1`, `::1`
-    /// and `extra_names`.
+    /// Issues a server certificate (the IoT endpoint's, the HTTPS listener's) named
+    /// `common_name`, for `localhost`, `127.0.0.1`, `::1` and `extra_names`.
     pub fn issue_server(
         &self,
+        common_name: &str,
         extra_names: &[String],
     ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Error> {
         let key = KeyPair::generate().map_err(|e| cert_err("server key", e))?;
@@ -183,7 +184,7 @@ impl CertificateAuthority {
         ]);
         params
             .distinguished_name
-            .push(DnType::CommonName, "kvs-local IoT credentials endpoint");
+            .push(DnType::CommonName, common_name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.serial_number = Some(random_serial());
         params.not_before = OffsetDateTime::now_utc() - time::Duration::days(1);

@@ -55,6 +55,9 @@ pub struct Endpoints {
     pub control_plane: String,
     /// IoT credentials endpoint as `host:port` (what a camera's "endpoint" setting takes).
     pub iot_credentials: Option<String>,
+    /// The HTTPS listener's URL (`https://127.0.0.1:PORT`), if one runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https: Option<String>,
 }
 
 /// Whether `name` is a valid thing name (AWS IoT `CreateThing`: 1–128 of `[a-zA-Z0-9:_-]`).

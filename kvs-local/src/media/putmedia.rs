@@ -6,10 +6,12 @@
 //!
 //! Fragment life: a Cluster starts a fragment (BUFFERING; it becomes the stream's live
 //! fragment that GetMedia readers follow); it is complete when the next Cluster starts or
-//! the body ends cleanly (RECEIVED, stored, PERSISTED). Tags arriving before cluster N+1
-//! are appended to fragment N after its Cluster; tags before the connection's first
-//! Cluster open fragment 1, before Info (as the real recordings show). A body that breaks
-//! off or fails validation discards the fragment in progress: it is never stored.
+//! the body ends cleanly or an `AWS_KINESISVIDEO_END_OF_FRAGMENT` tag arrives (RECEIVED,
+//! stored, PERSISTED). Tags arriving before cluster N+1 are appended to fragment N after
+//! its Cluster; tags before the connection's first Cluster, or after an end-of-fragment
+//! tag, open the next fragment, before Info (as the real recordings show for the first).
+//! The end-of-fragment tag itself is consumed, never stored. A body that breaks off or
+//! fails validation discards the fragment in progress: it is never stored.
 
 use bytes::{Bytes, BytesMut};
 use http::request::Parts;
@@ -17,10 +19,11 @@ use http::{Request, Response};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use kvs_e2ee_shared::kvs::ack::{AckErrorId, AckEvent, AckEventType};
-use kvs_e2ee_shared::kvs::getmedia::{is_reserved_tag_name, parse_tag_timestamp};
-use kvs_e2ee_shared::kvs::putmedia::headers;
+use kvs_e2ee_shared::kvs::getmedia::parse_tag_timestamp;
+use kvs_e2ee_shared::kvs::putmedia::{TagRole, headers, tag_role};
+use kvs_e2ee_shared::mkv::elements::write_tag;
 use kvs_e2ee_shared::mkv::mux::{MAX_TAG_NAME_LEN, MAX_TAG_VALUE_LEN};
-use kvs_e2ee_shared::mkv::{Demuxer, Event, Frame, MkvError, SegmentInfo, Tags, Tracks};
+use kvs_e2ee_shared::mkv::{Demuxer, Event, Frame, MkvError, SegmentInfo, SimpleTag, Tags, Tracks};
 use tokio::sync::mpsc;
 
 use super::layout;
@@ -140,16 +143,16 @@ struct Ingest {
     info: Option<SegmentInfo>,
     /// Tracks of the current Segment.
     tracks: Option<Tracks>,
-    /// Raw Tags seen before the connection's first Cluster, and how many SimpleTags.
+    /// Raw Tags waiting for the next fragment's head (those before the connection's first
+    /// Cluster or after an end-of-fragment tag), and how many metadata items they hold.
     leading: (Vec<u8>, usize),
     /// The fragment in progress.
     current: Option<Current>,
+    /// Timecode of the Cluster being opened, until its fragment is in progress: an error
+    /// found on the way (4003 at a connection's time limit, …) names that fragment.
+    opening: Option<u64>,
     /// Producer timestamp of the previous fragment (4004 check).
     last_producer_ms: Option<i64>,
-    /// Whether a Cluster was seen on this connection.
-    any_cluster: bool,
-    /// Timecode of the latest Cluster seen (named by an ERROR refusing it).
-    cluster_timecode: u64,
 }
 
 /// The fragment in progress (its bytes live in the stream's live fragment).
@@ -220,11 +223,11 @@ impl Session {
             Ok(()) => {}
             Err(Stop::Reject(id, why)) => {
                 tracing::info!(stream = %self.stream.name, error_id = id.0, %why, "PutMedia fragment rejected");
-                let (tc, number) = self.error_target();
+                let (fragment_timecode, fragment_number) = self.error_target();
                 let ev = AckEvent {
                     event_type: AckEventType::Error,
-                    fragment_timecode: Some(tc),
-                    fragment_number: Some(number),
+                    fragment_timecode,
+                    fragment_number,
                     error_id: Some(id.0),
                 };
                 self.abandon();
@@ -294,11 +297,11 @@ impl Session {
                 }
                 self.ingest.tracks = Some(tracks);
             }
-            Event::Tags(tags) => self.on_tags(&tags)?,
+            Event::Tags(tags) => self.on_tags(&tags, tx).await?,
             Event::ClusterStart { timecode, .. } => {
-                self.ingest.cluster_timecode = timecode;
                 self.check_stream()?;
                 self.complete(tx).await?;
+                self.ingest.opening = Some(timecode);
                 if let Some(max) = self.plane.config().max_connection_duration
                     && self.opened.elapsed() >= max
                 {
@@ -315,29 +318,44 @@ impl Session {
         Ok(())
     }
 
-    fn on_tags(&mut self, tags: &Tags) -> Result<(), Stop> {
+    /// Fragment metadata, event tags and end-of-fragment directives (PIC writes each in a
+    /// `Tags` element of its own; a mixed element is split around the directive).
+    async fn on_tags(&mut self, tags: &Tags, tx: &Tx) -> Result<(), Stop> {
         for t in &tags.tags {
-            let Some(value) = t.as_str() else {
-                return Err(metadata_error(format!("tag {:?} is binary", t.name)));
-            };
-            if t.name.is_empty() || t.name.len() > MAX_TAG_NAME_LEN {
-                return Err(metadata_error(format!(
-                    "tag name of {} bytes",
-                    t.name.len()
-                )));
-            }
-            if value.len() > MAX_TAG_VALUE_LEN {
-                return Err(metadata_error(format!(
-                    "tag {:?} value of {} bytes",
-                    t.name,
-                    value.len()
-                )));
-            }
-            if is_reserved_tag_name(&t.name) {
-                return Err(metadata_error(format!("tag name {:?} is reserved", t.name)));
+            validate_tag(t)?;
+        }
+        let ends = |t: &SimpleTag| tag_role(&t.name) == TagRole::EndOfFragment;
+        if !tags.tags.iter().any(ends) {
+            return self.add_metadata(&tags.raw, tags.tags.len());
+        }
+        let mut group: Vec<&SimpleTag> = Vec::new();
+        for t in &tags.tags {
+            if ends(t) {
+                self.add_metadata_group(&group)?;
+                group.clear();
+                self.complete(tx).await?;
+            } else {
+                group.push(t);
             }
         }
-        let n = tags.tags.len();
+        self.add_metadata_group(&group)
+    }
+
+    /// Re-encodes `group` (the tags of a mixed element around an end-of-fragment tag).
+    fn add_metadata_group(&mut self, group: &[&SimpleTag]) -> Result<(), Stop> {
+        if group.is_empty() {
+            return Ok(());
+        }
+        let mut raw = BytesMut::new();
+        for t in group {
+            write_tag(&mut raw, &t.name, t.as_str().unwrap_or_default());
+        }
+        self.add_metadata(&raw, group.len())
+    }
+
+    /// Stores `n` metadata items (`raw` Tags elements) with the fragment in progress, or
+    /// keeps them for the next fragment's head.
+    fn add_metadata(&mut self, raw: &[u8], n: usize) -> Result<(), Stop> {
         match &mut self.ingest.current {
             Some(cur) => {
                 cur.tags += n;
@@ -345,17 +363,17 @@ impl Session {
                     return Err(metadata_error(format!("{} tags in one fragment", cur.tags)));
                 }
                 let number = cur.number.clone();
-                self.append_live(&number, &tags.raw, None);
+                self.append_live(&number, raw, None);
             }
             None => {
-                let (raw, count) = &mut self.ingest.leading;
+                let (leading, count) = &mut self.ingest.leading;
                 *count += n;
                 if *count > MAX_FRAGMENT_TAGS {
                     return Err(metadata_error(format!(
-                        "{count} tags before the first cluster"
+                        "{count} tags before the fragment's cluster"
                     )));
                 }
-                raw.extend_from_slice(&tags.raw);
+                leading.extend_from_slice(raw);
             }
         }
         Ok(())
@@ -378,19 +396,12 @@ impl Session {
         let server_ms = now_ms();
         let mut head = BytesMut::new();
         layout::write_segment_start(&mut head);
-        if !self.ingest.any_cluster {
-            head.extend_from_slice(&self.ingest.leading.0);
-        }
+        let (leading, tags) = std::mem::take(&mut self.ingest.leading);
+        head.extend_from_slice(&leading);
         head.extend_from_slice(&info.raw);
         head.extend_from_slice(&tracks.raw);
         let cluster_offset = head.len() as u64;
         layout::write_cluster_start(&mut head, timecode);
-        let tags = if self.ingest.any_cluster {
-            0
-        } else {
-            self.ingest.leading.1
-        };
-        self.ingest.any_cluster = true;
         let number = {
             let mut state = self.media.lock();
             let number = state.store.next_number(server_ms);
@@ -416,6 +427,7 @@ impl Session {
             frames: 0,
             tags,
         });
+        self.ingest.opening = None;
         if let Some(prev) = self.ingest.last_producer_ms
             && producer_ms < prev
         {
@@ -560,14 +572,17 @@ impl Session {
         Ok(())
     }
 
-    /// Timecode and number an ERROR ack names: the fragment in progress, or a fresh number.
-    fn error_target(&mut self) -> (u64, String) {
-        match &self.ingest.current {
-            Some(c) => (c.timecode, c.number.clone()),
-            None => (
-                self.ingest.cluster_timecode,
-                self.media.lock().store.next_number(now_ms()),
-            ),
+    /// Timecode and number an ERROR ack names: the fragment in progress, or the timecode
+    /// of the Cluster being opened (no number yet). With neither (the body failed before
+    /// a Cluster, or between an end-of-fragment tag and the next Cluster) the ack carries
+    /// neither: PIC's ack parser then applies the error to the
+    /// fragment it is sending (`streamFragmentAckEvent` "Fix-up the invalid timestamp"),
+    /// whereas a made-up timecode such as 0 matches none of its fragments and is dropped
+    /// (`STATUS_ACK_TIMESTAMP_NOT_IN_VIEW_WINDOW`), and `-1` fails its unsigned parse.
+    fn error_target(&self) -> (Option<u64>, Option<String>) {
+        match (&self.ingest.current, self.ingest.opening) {
+            (Some(c), _) => (Some(c.timecode), Some(c.number.clone())),
+            (None, opening) => (opening, None),
         }
     }
 
@@ -582,6 +597,33 @@ impl Session {
 
 fn invalid_mkv(e: &MkvError) -> Stop {
     Stop::Reject(AckErrorId::INVALID_MKV_DATA, e.to_string())
+}
+
+/// KVS's fragment-metadata limits on one tag (name 1–128 bytes, value ≤ 256, a string).
+fn validate_tag(t: &SimpleTag) -> Result<(), Stop> {
+    let Some(value) = t.as_str() else {
+        return Err(metadata_error(format!("tag {:?} is binary", t.name)));
+    };
+    if t.name.is_empty() || t.name.len() > MAX_TAG_NAME_LEN {
+        return Err(metadata_error(format!(
+            "tag name of {} bytes",
+            t.name.len()
+        )));
+    }
+    if value.len() > MAX_TAG_VALUE_LEN {
+        return Err(metadata_error(format!(
+            "tag {:?} value of {} bytes",
+            t.name,
+            value.len()
+        )));
+    }
+    if tag_role(&t.name) == TagRole::ServiceOnly {
+        return Err(metadata_error(format!(
+            "tag name {:?} is written by the service itself",
+            t.name
+        )));
+    }
+    Ok(())
 }
 
 fn metadata_error(why: String) -> Stop {

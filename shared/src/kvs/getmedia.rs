@@ -45,12 +45,6 @@ pub const SERVICE_TAGS: [&str; 7] = [
     TAG_ERROR_ID,
 ];
 
-/// Producer fragment-metadata names starting with `AWS` are reserved for the service and
-/// rejected (PIC `putKinesisVideoFragmentMetadata`).
-pub fn is_reserved_tag_name(name: &str) -> bool {
-    name.starts_with("AWS")
-}
-
 /// The GetMedia `AWS_KINESISVIDEO_ERROR_ID` values (GetMedia API reference).
 pub fn getmedia_error_meaning(id: u32) -> Option<&'static str> {
     Some(match id {
@@ -359,7 +353,6 @@ mod tests {
             assert_eq!(text.matches(tag).count(), 5, "{tag}");
         }
         assert!(text.contains("1511852109.126"));
-        assert!(is_reserved_tag_name(TAG_ERROR_ID) && !is_reserved_tag_name("kvs-e2ee/h"));
     }
 
     #[test]

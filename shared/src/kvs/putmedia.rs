@@ -54,6 +54,47 @@ pub mod headers {
     pub const REQUEST_ID: &str = "x-amzn-RequestId";
 }
 
+/// Tags PIC writes into the PutMedia body itself (PIC `src/client/src/Stream.h`), and what
+/// the service does with each (docs/KVS-LOCAL.md, "Tags in the PutMedia body").
+pub mod tags {
+    /// Ends the fragment in progress at once (PIC `EOFR_METADATA_NAME`, empty value): PIC
+    /// writes it at the end of every upload and, with key-frame fragmentation, before every
+    /// key frame. The service consumes it: it is neither stored nor returned by GetMedia.
+    pub const END_OF_FRAGMENT: &str = "AWS_KINESISVIDEO_END_OF_FRAGMENT";
+    /// Asks for an SNS notification on the fragment (`putKinesisVideoEventMetadata`).
+    pub const NOTIFICATION: &str = "AWS_KINESISVIDEO_NOTIFICATION";
+    /// Asks for image generation from the fragment (`putKinesisVideoEventMetadata`).
+    pub const IMAGE_GENERATION: &str = "AWS_KINESISVIDEO_IMAGE_GENERATION";
+    /// The S3 key prefix of generated images, nested in an image-generation event.
+    pub const IMAGE_PREFIX: &str = "AWS_KINESISVIDEO_IMAGE_PREFIX";
+}
+
+/// What the service does with a tag found in a PutMedia body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagRole {
+    /// [`tags::END_OF_FRAGMENT`]: ends the fragment in progress; not stored.
+    EndOfFragment,
+    /// An event tag PIC writes (notification, image generation, image prefix): stored with
+    /// the fragment and counted towards its 25 metadata items, like PIC counts it.
+    Event,
+    /// A name GetMedia itself writes (`AWS_KINESISVIDEO_FRAGMENT_NUMBER`, …): a producer
+    /// sending it would forge what readers take from the service, so it is refused with
+    /// ErrorId 4009 (inferred: no AWS source shows the service receiving one).
+    ServiceOnly,
+    /// Producer fragment metadata.
+    Metadata,
+}
+
+/// The role of the PutMedia-body tag `name` (see [`TagRole`]).
+pub fn tag_role(name: &str) -> TagRole {
+    match name {
+        tags::END_OF_FRAGMENT => TagRole::EndOfFragment,
+        tags::NOTIFICATION | tags::IMAGE_GENERATION | tags::IMAGE_PREFIX => TagRole::Event,
+        n if super::getmedia::SERVICE_TAGS.contains(&n) => TagRole::ServiceOnly,
+        _ => TagRole::Metadata,
+    }
+}
+
 /// Default depth of the body channel, in chunks (the producer sizes its own buffer).
 pub const DEFAULT_BODY_CHANNEL: usize = 64;
 

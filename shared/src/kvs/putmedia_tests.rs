@@ -483,3 +483,26 @@ async fn abort_breaks_the_body_off_instead_of_ending_it() {
         }
     }
 }
+
+#[test]
+fn tag_roles_follow_what_pic_writes_and_what_getmedia_owns() {
+    assert_eq!(tag_role(tags::END_OF_FRAGMENT), TagRole::EndOfFragment);
+    for event in [
+        tags::NOTIFICATION,
+        tags::IMAGE_GENERATION,
+        tags::IMAGE_PREFIX,
+    ] {
+        assert_eq!(tag_role(event), TagRole::Event, "{event}");
+    }
+    for service in crate::kvs::getmedia::SERVICE_TAGS {
+        assert_eq!(tag_role(service), TagRole::ServiceOnly, "{service}");
+    }
+    // PIC refuses an `AWS` prefix on user metadata client-side; the service rule is only
+    // about the names it writes itself.
+    assert_eq!(tag_role("AWS_MY_TAG"), TagRole::Metadata);
+    assert_eq!(tag_role("kvs-e2ee.header"), TagRole::Metadata);
+    assert_eq!(
+        tag_role("aws_kinesisvideo_end_of_fragment"),
+        TagRole::Metadata
+    );
+}
