@@ -162,6 +162,7 @@ impl Bench {
             endpoint_url: Some(self.server.control_url().to_owned()),
             credentials: CredentialSource::Static(self.server.admin_credentials()),
             media_stall_grace: None,
+            ca_bundle: None,
         }
     }
 

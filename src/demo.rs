@@ -200,6 +200,7 @@ async fn run_on(
             recipients: keys.pair.recipients.clone(),
             source: Source::Mkv(Input::File(clip_path)),
             endpoint_url: Some(server.control_url().to_owned()),
+            ca_bundle: None,
             region: Some(server.region().to_owned()),
             create_stream: None,
             fragment_duration: Duration::from_secs(2),
@@ -260,6 +261,7 @@ fn admin_options(server: &kvs_local::RunningServer) -> ConfigOptions {
         endpoint_url: Some(server.control_url().to_owned()),
         credentials: CredentialSource::Static(server.admin_credentials()),
         media_stall_grace: None,
+        ca_bundle: None,
     }
 }
 

@@ -171,6 +171,7 @@ fn admin(server: &RunningServer) -> ConfigOptions {
         endpoint_url: Some(server.control_url().to_owned()),
         credentials: CredentialSource::Static(server.admin_credentials()),
         media_stall_grace: None,
+        ca_bundle: None,
     }
 }
 
@@ -182,6 +183,7 @@ async fn stream(server: &RunningServer, name: &str, camera: &Path, recipients: &
         recipients: recipients.to_owned(),
         source: Source::Mkv(Input::File(clip.into())),
         endpoint_url: Some(server.control_url().to_owned()),
+        ca_bundle: None,
         region: Some(server.region().to_owned()),
         create_stream: Some(24),
         fragment_duration: Duration::from_secs(1),

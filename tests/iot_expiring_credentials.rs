@@ -100,6 +100,7 @@ async fn thirty_second_clip_with_credentials_expiring_every_three_seconds_arrive
         endpoint_url: Some(server.control_url().to_owned()),
         credentials: CredentialSource::Static(server.admin_credentials()),
         media_stall_grace: None,
+        ca_bundle: None,
     };
     // The account owner creates the stream; the camera's role may only write it.
     let admin_client = ClientConfig::load(admin.clone()).await.unwrap();
@@ -143,6 +144,7 @@ async fn thirty_second_clip_with_credentials_expiring_every_three_seconds_arrive
             fps: fps(),
         },
         endpoint_url: Some(server.control_url().to_owned()),
+        ca_bundle: None,
         region: Some(server.region().to_owned()),
         create_stream: None,
         fragment_duration: Duration::from_secs(2),
@@ -168,6 +170,7 @@ async fn thirty_second_clip_with_credentials_expiring_every_three_seconds_arrive
         endpoint_url: config.endpoint_url.clone(),
         credentials: CredentialSource::Iot(provider),
         media_stall_grace: None,
+        ca_bundle: None,
     })
     .await
     .unwrap();

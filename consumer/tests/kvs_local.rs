@@ -42,6 +42,7 @@ fn options(server: &RunningServer) -> ConfigOptions {
         endpoint_url: Some(server.control_url().to_owned()),
         credentials: CredentialSource::Static(server.admin_credentials()),
         media_stall_grace: None,
+        ca_bundle: None,
     }
 }
 

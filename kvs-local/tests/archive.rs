@@ -22,6 +22,7 @@ async fn archive_client(server: &RunningServer) -> aws_sdk_kinesisvideoarchivedm
         endpoint_url: Some(server.control_url().to_owned()),
         credentials: CredentialSource::Static(server.admin_credentials()),
         media_stall_grace: None,
+        ca_bundle: None,
     })
     .await
     .unwrap();

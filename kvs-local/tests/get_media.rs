@@ -30,6 +30,7 @@ async fn media_client(server: &RunningServer) -> aws_sdk_kinesisvideomedia::Clie
         endpoint_url: Some(server.control_url().to_owned()),
         credentials: CredentialSource::Static(server.admin_credentials()),
         media_stall_grace: None,
+        ca_bundle: None,
     })
     .await
     .unwrap();
@@ -433,6 +434,7 @@ async fn a_camera_writes_only_its_own_stream_and_reads_none() {
         endpoint_url: Some(server.control_url().to_owned()),
         credentials: CredentialSource::Static(cam),
         media_stall_grace: None,
+        ca_bundle: None,
     })
     .await
     .unwrap();

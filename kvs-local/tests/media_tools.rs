@@ -124,6 +124,7 @@ async fn stored_fragments_and_get_media_output_play_in_ffprobe_and_mkvinfo() {
         endpoint_url: Some(server.control_url().to_owned()),
         credentials: CredentialSource::Static(server.admin_credentials()),
         media_stall_grace: None,
+        ca_bundle: None,
     })
     .await
     .unwrap();

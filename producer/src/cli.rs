@@ -3,6 +3,7 @@
 //!
 //! Environment fallbacks (a flag on the command line wins):
 //! `--endpoint-url` ← `AWS_ENDPOINT_URL`, `--region` ← `AWS_REGION`,
+//! `--ca-bundle` ← `AWS_CA_BUNDLE` (as the AWS CLI and boto3 read it),
 //! `--iot-endpoint` ← `AWS_IOT_CORE_CREDENTIAL_ENDPOINT`,
 //! `--iot-cert` ← `AWS_IOT_CORE_CERT`, `--iot-key` ← `AWS_IOT_CORE_PRIVATE_KEY`,
 //! `--iot-ca` ← `AWS_IOT_CORE_CA`, `--iot-role-alias` ← `AWS_IOT_CORE_ROLE_ALIAS`,
@@ -46,6 +47,11 @@ pub struct Cli {
     /// KVS control-plane endpoint (e.g. a local kvs-local at http://127.0.0.1:PORT).
     #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
     pub endpoint_url: Option<String>,
+
+    /// CA certificate(s) to trust for the KVS endpoints besides the system roots (PEM),
+    /// e.g. kvs-local's DATA_DIR/ca.pem for its HTTPS listener.
+    #[arg(long, env = "AWS_CA_BUNDLE", value_name = "FILE")]
+    pub ca_bundle: Option<PathBuf>,
 
     /// AWS region.
     #[arg(long, env = "AWS_REGION", value_name = "R")]
@@ -144,6 +150,7 @@ mod tests {
         for (id, env) in [
             ("endpoint_url", "AWS_ENDPOINT_URL"),
             ("region", "AWS_REGION"),
+            ("ca_bundle", "AWS_CA_BUNDLE"),
             ("iot_endpoint", "AWS_IOT_CORE_CREDENTIAL_ENDPOINT"),
             ("iot_cert", "AWS_IOT_CORE_CERT"),
             ("iot_key", "AWS_IOT_CORE_PRIVATE_KEY"),

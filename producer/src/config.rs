@@ -127,6 +127,8 @@ pub struct Config {
     pub source: Source,
     /// Control-plane endpoint override.
     pub endpoint_url: Option<String>,
+    /// CA bundle trusted for the KVS endpoints besides the system roots.
+    pub ca_bundle: Option<PathBuf>,
     /// AWS region (else the SDK's default resolution).
     pub region: Option<String>,
     /// `Some(retention_hours)` if the stream should be created when missing.
@@ -505,6 +507,7 @@ impl TryFrom<Cli> for Config {
             recipients: cli.recipients,
             source,
             endpoint_url: cli.endpoint_url,
+            ca_bundle: cli.ca_bundle,
             region: cli.region,
             create_stream,
             fragment_duration,
@@ -638,6 +641,7 @@ mod tests {
                 format: None,
                 fps: None,
                 endpoint_url: None,
+                ca_bundle: None,
                 region: None,
                 create_stream: false,
                 retention_hours: None,

@@ -263,6 +263,7 @@ pub async fn run_with(
         endpoint_url: config.endpoint_url.clone(),
         credentials: credential_source(&config)?,
         media_stall_grace: None,
+        ca_bundle: config.ca_bundle.clone(),
     })
     .await?;
     if matches!(config.credentials, Credentials::Iot(_)) {

@@ -81,6 +81,7 @@ impl Site {
             endpoint_url: Some(self.server.control_url().to_owned()),
             credentials: CredentialSource::Static(self.server.admin_credentials()),
             media_stall_grace: None,
+            ca_bundle: None,
         })
         .await
         .unwrap()
@@ -100,6 +101,7 @@ impl Site {
                 self.thing.ca_path.clone(),
             )),
             media_stall_grace: None,
+            ca_bundle: None,
         })
         .await
         .unwrap()

@@ -99,6 +99,7 @@ impl Camera {
             endpoint_url: Some(self.server.control_url().to_owned()),
             credentials: CredentialSource::Static(self.server.admin_credentials()),
             media_stall_grace: None,
+            ca_bundle: None,
         })
         .await
         .unwrap()
@@ -439,6 +440,7 @@ async fn iot_credentials_expiring_every_two_seconds_lose_nothing() {
         endpoint_url: Some(cam.server.control_url().to_owned()),
         credentials: CredentialSource::Iot(iot),
         media_stall_grace: None,
+        ca_bundle: None,
     })
     .await
     .unwrap();

@@ -91,6 +91,7 @@ async fn play_decodes_and_shows_every_frame_headless() {
             endpoint_url: Some(server.control_url().to_owned()),
             credentials: CredentialSource::Static(c),
             media_stall_grace: None,
+            ca_bundle: None,
         },
         catch_up_idle: Duration::from_secs(1),
         progress: false,

@@ -64,6 +64,10 @@ struct Cli {
     /// KVS endpoint (e.g. kvs-local's http://127.0.0.1:PORT).
     #[arg(long)]
     endpoint_url: Option<String>,
+    /// CA certificate(s) to trust for the KVS endpoints besides the system roots (PEM),
+    /// e.g. kvs-local's DATA_DIR/ca.pem for its HTTPS listener. Default: AWS_CA_BUNDLE.
+    #[arg(long, value_name = "FILE")]
+    ca_bundle: Option<std::path::PathBuf>,
     /// AWS region.
     #[arg(long)]
     region: Option<String>,
@@ -164,6 +168,7 @@ impl TryFrom<Cli> for Config {
                 credentials,
                 region: cli.region,
                 endpoint_url: cli.endpoint_url,
+                ca_bundle: cli.ca_bundle,
                 ..ConfigOptions::default()
             },
             catch_up_idle: kvs_e2ee_consumer::run::DEFAULT_CATCH_UP_IDLE,

@@ -58,6 +58,7 @@ impl Setup {
             endpoint_url: Some(self.server.control_url().to_owned()),
             credentials: CredentialSource::Static(self.server.admin_credentials()),
             media_stall_grace: None,
+            ca_bundle: None,
         }
     }
 

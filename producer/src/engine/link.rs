@@ -126,7 +126,7 @@ impl KvsConnector {
     ) -> Result<Self, ConnectError> {
         Ok(Self {
             control: config.control_client(),
-            http: PutMediaConnection::http_client(Duration::from_secs(10))?,
+            http: config.put_media_http_client(Duration::from_secs(10))?,
             config,
             stream,
             endpoint,

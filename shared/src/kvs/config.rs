@@ -7,8 +7,14 @@
 //! - endpoint: explicit value, else `AWS_ENDPOINT_URL` (and the service-specific
 //!   `AWS_ENDPOINT_URL_KINESIS_VIDEO…` variables, applied per client by the SDK);
 //! - credentials: explicit static keys, the AWS IoT credentials provider, or the standard
-//!   chain (environment, `AWS_SHARED_CREDENTIALS_FILE` / `AWS_PROFILE` profiles, …).
+//!   chain (environment, `AWS_SHARED_CREDENTIALS_FILE` / `AWS_PROFILE` profiles, …);
+//! - trusted CAs: the system roots, plus a PEM bundle given explicitly or in
+//!   `AWS_CA_BUNDLE` (the AWS CLI's and boto3's setting; the Rust SDK has none), for an
+//!   endpoint behind a private CA such as kvs-local's HTTPS listener. Every client made
+//!   here — the SDK clients and the PutMedia client — trusts the same set.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -60,6 +66,76 @@ pub struct ConfigOptions {
     pub credentials: CredentialSource,
     /// GetMedia stalled-stream grace period; `None` uses [`DEFAULT_MEDIA_STALL_GRACE`].
     pub media_stall_grace: Option<Duration>,
+    /// PEM file of CAs to trust besides the system roots; `None` defers to
+    /// [`CA_BUNDLE_ENV`].
+    pub ca_bundle: Option<PathBuf>,
+}
+
+/// The environment variable naming a CA bundle, as the AWS CLI and boto3 read it.
+pub const CA_BUNDLE_ENV: &str = "AWS_CA_BUNDLE";
+
+/// CA certificates trusted besides the system roots, read from a PEM file.
+#[derive(Debug, Clone)]
+pub struct CaBundle {
+    path: PathBuf,
+    pem: Arc<[u8]>,
+}
+
+impl CaBundle {
+    /// Reads `path`, which must hold at least one PEM certificate.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject as _;
+        let bad = |reason: String| ConfigError::CaBundle {
+            path: path.to_owned(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let mut count = 0usize;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            cert.map_err(|e| bad(format!("not a PEM certificate: {e}")))?;
+            count += 1;
+        }
+        if count == 0 {
+            return Err(bad("holds no PEM certificate".into()));
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            pem: pem.into(),
+        })
+    }
+
+    /// The file it was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The PEM bytes.
+    pub fn pem(&self) -> &[u8] {
+        &self.pem
+    }
+
+    /// The SDK clients' HTTPS client (rustls on aws-lc, as the default one) trusting the
+    /// system roots and this bundle.
+    fn sdk_http_client(
+        &self,
+    ) -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient, ConfigError> {
+        use aws_smithy_http_client::tls;
+        let trust = tls::TrustStore::default().with_pem_certificate(self.pem.to_vec());
+        let context = tls::TlsContext::builder()
+            .with_trust_store(trust)
+            .build()
+            .map_err(|e| ConfigError::CaBundle {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .tls_context(context)
+            .build_https())
+    }
 }
 
 /// Configuration could not be resolved.
@@ -75,6 +151,14 @@ pub enum ConfigError {
     /// The IoT provider could not be built.
     #[error(transparent)]
     Iot(#[from] IotError),
+    /// The CA bundle (`--ca-bundle` / `AWS_CA_BUNDLE`) is unusable.
+    #[error("CA bundle {path}: {reason}")]
+    CaBundle {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Resolved configuration for all KVS clients.
@@ -85,6 +169,7 @@ pub struct ClientConfig {
     endpoint_url: Option<String>,
     credentials: SharedCredentialsProvider,
     media_stall_grace: Duration,
+    ca_bundle: Option<CaBundle>,
 }
 
 impl ClientConfig {
@@ -97,6 +182,15 @@ impl ClientConfig {
         }
         if let Some(url) = &opts.endpoint_url {
             loader = loader.endpoint_url(url);
+        }
+        let ca_path = opts.ca_bundle.clone().or_else(|| {
+            std::env::var_os(CA_BUNDLE_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        let ca_bundle = ca_path.as_deref().map(CaBundle::load).transpose()?;
+        if let Some(bundle) = &ca_bundle {
+            loader = loader.http_client(bundle.sdk_http_client()?);
         }
         loader = match &opts.credentials {
             CredentialSource::DefaultChain => loader,
@@ -116,6 +210,7 @@ impl ClientConfig {
             region,
             credentials,
             media_stall_grace: opts.media_stall_grace.unwrap_or(DEFAULT_MEDIA_STALL_GRACE),
+            ca_bundle,
             sdk,
         })
     }
@@ -138,6 +233,25 @@ impl ClientConfig {
     /// Current credentials, e.g. to sign a PutMedia request.
     pub async fn credentials(&self) -> Result<Credentials, CredentialsError> {
         self.credentials.provide_credentials().await
+    }
+
+    /// The CA bundle trusted besides the system roots, if any.
+    pub fn ca_bundle(&self) -> Option<&CaBundle> {
+        self.ca_bundle.as_ref()
+    }
+
+    /// The PutMedia HTTP client ([`PutMediaConnection::http_client`]), trusting the same
+    /// CAs as the SDK clients.
+    ///
+    /// [`PutMediaConnection::http_client`]: super::putmedia::PutMediaConnection::http_client
+    pub fn put_media_http_client(
+        &self,
+        connect_timeout: Duration,
+    ) -> Result<reqwest::Client, super::putmedia::PutMediaError> {
+        super::putmedia::PutMediaConnection::http_client_trusting(
+            connect_timeout,
+            self.ca_bundle.as_ref().map(CaBundle::pem),
+        )
     }
 
     /// Control-plane client (DescribeStream, CreateStream, GetDataEndpoint).

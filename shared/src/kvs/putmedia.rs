@@ -437,8 +437,23 @@ impl PutMediaConnection {
     /// An HTTP client suited to PutMedia: HTTP/1.1 only (chunked upload with a concurrent
     /// response), no pooling (each PutMedia is its own long connection), TCP keep-alive.
     pub fn http_client(connect_timeout: Duration) -> Result<reqwest::Client, PutMediaError> {
+        Self::http_client_trusting(connect_timeout, None)
+    }
+
+    /// [`http_client`](Self::http_client) trusting the CAs of `ca_pem` (a PEM bundle)
+    /// besides the system roots.
+    pub fn http_client_trusting(
+        connect_timeout: Duration,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<reqwest::Client, PutMediaError> {
         super::config::install_crypto_provider();
-        reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(pem) = ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| PutMediaError::InvalidRequest(error_chain(&e)))?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        builder
             .http1_only()
             .tls_backend_rustls()
             .connect_timeout(connect_timeout)

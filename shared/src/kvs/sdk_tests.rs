@@ -176,6 +176,7 @@ async fn config(addr: SocketAddr) -> ClientConfig {
         endpoint_url: Some(format!("http://{addr}")),
         credentials: CredentialSource::Static(creds()),
         media_stall_grace: Some(Duration::from_secs(30)),
+        ca_bundle: None,
     })
     .await
     .unwrap()

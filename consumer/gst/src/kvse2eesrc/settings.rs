@@ -81,6 +81,7 @@ impl Settings {
                 endpoint_url,
                 credentials: self.credentials()?,
                 media_stall_grace: None,
+                ca_bundle: None,
             },
             catch_up_idle: catch_up_idle(),
             progress: false,

@@ -100,6 +100,7 @@ impl Settings {
                 pipeline: super::ELEMENT_NAME.into(),
             },
             endpoint_url: endpoint_url.clone(),
+            ca_bundle: None,
             region: Some(self.aws_region.clone()),
             // Like kvssink: create the stream when it is missing.
             create_stream: Some(self.retention()?),
@@ -116,6 +117,7 @@ impl Settings {
                 endpoint_url,
                 credentials: self.credentials()?,
                 media_stall_grace: None,
+                ca_bundle: None,
             },
             config,
             restart_on_error: self.restart_on_error,

@@ -348,6 +348,7 @@ async fn client_config_shares_one_cached_iot_provider() {
         endpoint_url: Some("http://127.0.0.1:9".into()),
         credentials: CredentialSource::Iot(fx.config.clone()),
         media_stall_grace: None,
+        ca_bundle: None,
     })
     .await
     .unwrap();
