@@ -6,7 +6,12 @@
 //! [`SessionSealer::begin_fragment`] returns (previous header repeated + this
 //! fragment's header), the Cluster start, then one SimpleBlock per frame.
 //! The last fragment of a session also carries the closing `Tags` (last
-//! header + end record) from [`SessionSealer::finish`]. The Matroska header
+//! header + end record) from [`SessionSealer::finish`], then PIC's
+//! `AWS_KINESISVIDEO_END_OF_FRAGMENT` tag: as at the end of every PIC upload
+//! (`Stream.c`), the service completes the fragment — with those trailing tags —
+//! on that tag instead of waiting for the connection to close, so the end record
+//! takes the path the SDK's own users exercise (producer-c issue 405: "the last
+//! fragment had no tags"). The service consumes the tag; viewers never see it. The Matroska header
 //! (EBML, Segment, Info, Tracks without codec data) is per session and sent
 //! once per connection, before that session's first fragment on it.
 
@@ -15,6 +20,7 @@ use kvs_e2ee_shared::envelope::{
     FrameCipher, PublicKey, SealError, SecretKey, SessionConfig, SessionSealer, TAG_LEN,
     TrackCodecData,
 };
+use kvs_e2ee_shared::kvs::putmedia;
 use kvs_e2ee_shared::mkv::{MkvError, Muxer, MuxerConfig, TrackEntry, TrackType};
 use rand_core::CryptoRng;
 
@@ -107,6 +113,9 @@ pub struct Packager<R> {
     fragment_ms: i64,
     frame_cipher: FrameCipher,
     rng: R,
+    /// Drawn once per packager, as PIC draws one per stream (`Stream.c`, "Fix-up/store
+    /// the segment Uid to make it random if NULL").
+    segment_uid: [u8; 16],
     session: Option<Session>,
     sessions_started: u64,
     open: Option<OpenFragment>,
@@ -123,8 +132,19 @@ fn clear_entry(t: &TrackInfo) -> TrackEntry {
         TrackType::Other(0x11)
     };
     // TrackUID must be non-zero; the track number is (validated ≥ 1 by the muxer).
-    TrackEntry::new(t.number, t.number.max(1), kind, t.codec_id.clone())
+    let entry = TrackEntry::new(t.number, t.number.max(1), kind, t.codec_id.clone());
+    // producer-c's default track names (`StreamInfoProvider.h`).
+    match kind {
+        TrackType::Video => entry.with_name(VIDEO_TRACK_NAME),
+        TrackType::Audio => entry.with_name(AUDIO_TRACK_NAME),
+        _ => entry,
+    }
 }
+
+/// producer-c's `DEFAULT_VIDEO_TRACK_NAME`.
+pub const VIDEO_TRACK_NAME: &str = "kvs_video_track";
+/// producer-c's `DEFAULT_AUDIO_TRACK_NAME`.
+pub const AUDIO_TRACK_NAME: &str = "kvs_audio_track";
 
 fn codec_data(t: &TrackInfo) -> TrackCodecData {
     TrackCodecData {
@@ -143,9 +163,12 @@ impl<R: CryptoRng> Packager<R> {
         camera: SecretKey,
         recipients: Vec<PublicKey>,
         fragment_ms: i64,
-        rng: R,
+        mut rng: R,
     ) -> Self {
+        let mut segment_uid = [0u8; 16];
+        rng.fill_bytes(&mut segment_uid);
         Self {
+            segment_uid,
             stream_name,
             camera,
             recipients,
@@ -211,6 +234,8 @@ impl<R: CryptoRng> Packager<R> {
             return Ok(None);
         };
         s.muxer.write_tags(&mut open.bytes, &tags)?;
+        s.muxer
+            .write_tags(&mut open.bytes, &[(putmedia::tags::END_OF_FRAGMENT, "")])?;
         Ok(Some(ClosedFragment {
             session: open.session,
             timecode_ms: open.timecode_ms,
@@ -247,7 +272,7 @@ impl<R: CryptoRng> Packager<R> {
             },
             &mut self.rng,
         )?;
-        let mut muxer = Muxer::new(MuxerConfig::default());
+        let mut muxer = Muxer::new(MuxerConfig::default().with_segment_uid(self.segment_uid));
         let mut header = BytesMut::new();
         let entries: Vec<TrackEntry> = tracks.iter().map(clear_entry).collect();
         muxer.write_header(&mut header, &entries)?;
@@ -469,6 +494,95 @@ mod tests {
         // The clear Tracks carry no codec data and no picture size.
         let entry = &tracks_seen.unwrap().entries[0];
         assert_eq!((entry.codec_private.clone(), entry.video), (None, None));
+    }
+
+    /// Every event of `bytes` (a whole header, or fragments after a header).
+    fn events(bytes: &[u8]) -> Vec<Event> {
+        let mut d = Demuxer::new();
+        d.push(bytes);
+        d.finish().unwrap();
+        std::iter::from_fn(|| d.next_event().unwrap()).collect()
+    }
+
+    #[test]
+    fn the_header_and_the_last_fragment_follow_pic() {
+        let packager = |seed| {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let camera = SecretKey::generate(&mut rng);
+            let viewer = SecretKey::generate(&mut rng).public_key();
+            let mut p = Packager::new("cam".into(), camera, vec![viewer], 1000, rng);
+            let audio = TrackInfo {
+                number: 2,
+                codec_id: "A_AAC".into(),
+                codec_private: vec![0x12, 0x10],
+                video: None,
+                audio: Some((48_000, 2)),
+            };
+            p.push(SourceEvent::Tracks(vec![video_track(), audio]))
+                .unwrap();
+            p
+        };
+        let (mut a, b) = (packager(1), packager(2));
+        let info_and_tracks = |p: &Packager<rand::rngs::StdRng>| {
+            let evs = events(p.header().unwrap().1);
+            let uid = evs.iter().find_map(|e| match e {
+                Event::Info(i) => i.segment_uid.clone(),
+                _ => None,
+            });
+            let names: Vec<Option<String>> = evs
+                .iter()
+                .find_map(|e| match e {
+                    Event::Tracks(t) => Some(t.entries.iter().map(|e| e.name.clone()).collect()),
+                    _ => None,
+                })
+                .unwrap();
+            (uid.unwrap(), names)
+        };
+        let (uid_a, names) = info_and_tracks(&a);
+        let (uid_b, _) = info_and_tracks(&b);
+        // A random SegmentUID per stream, as PIC draws one (not its all-0x55 default).
+        assert_ne!(uid_a, uid_b);
+        assert_ne!(&uid_a[..], &[0x55; 16]);
+        assert_eq!(
+            names,
+            [
+                Some(VIDEO_TRACK_NAME.to_owned()),
+                Some(AUDIO_TRACK_NAME.to_owned())
+            ]
+        );
+
+        // The last fragment ends with the closing tags, then PIC's end-of-fragment tag.
+        for i in 0..5 {
+            a.push(SourceEvent::Frame(frame(1_000 + i * 100, i == 0)))
+                .unwrap();
+        }
+        let last = a.finish().unwrap().unwrap();
+        let mut header = BytesMut::from(&a_header_for_reading()[..]);
+        header.extend_from_slice(&last.bytes);
+        let tags: Vec<Vec<String>> = events(&header)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Tags(t) => Some(t.tags.into_iter().map(|t| t.name).collect()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            tags.last().unwrap(),
+            &[putmedia::tags::END_OF_FRAGMENT.to_owned()]
+        );
+        assert!(tags.len() > 2, "closing tags come before it: {tags:?}");
+    }
+
+    /// A header for demuxing fragment bytes on their own.
+    fn a_header_for_reading() -> Bytes {
+        let mut out = BytesMut::new();
+        Muxer::new(MuxerConfig::default())
+            .write_header(
+                &mut out,
+                &[TrackEntry::new(1, 1, TrackType::Video, CODEC_ID_H264)],
+            )
+            .unwrap();
+        out.freeze()
     }
 
     #[test]
