@@ -22,6 +22,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, StreamBody};
 use hyper::body::{Frame, Incoming};
+use kvs_e2ee_shared::kvs::ack::{AckEvent, AckEventType};
 use tokio::sync::{mpsc, watch};
 
 use crate::error::ApiError;
@@ -103,9 +104,20 @@ impl MediaPlane {
                 live: Vec::new(),
             }),
             changed,
+            counts: Mutex::default(),
         });
         map.insert(stream.folder.clone(), Arc::clone(&media));
         Ok(media)
+    }
+
+    /// The PutMedia answers of the stream called `name` (its newest incarnation, if it
+    /// was deleted and re-created), or `None` before its first PutMedia or GetMedia.
+    pub fn put_media_counts(&self, name: &str) -> Option<PutMediaCounts> {
+        let map = lock(&self.streams);
+        map.iter()
+            .filter(|(folder, _)| folder.rsplit_once('@').is_some_and(|(n, _)| n == name))
+            .max_by(|a, b| a.0.cmp(b.0))
+            .map(|(_, media)| media.put_media_counts())
     }
 
     /// Applies retention to `stream` now.
@@ -147,6 +159,46 @@ impl DataPlane for MediaPlane {
 pub struct StreamMedia {
     state: Mutex<StreamState>,
     changed: watch::Sender<u64>,
+    counts: Mutex<PutMediaCounts>,
+}
+
+/// What a stream's PutMedia connections were answered since kvs-local started: how a
+/// test (or a user chasing a producer's retry loop) sees reconnects and ERROR acks
+/// without reading the producer's logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PutMediaCounts {
+    /// PutMedia requests admitted (each is one connection of the producer).
+    pub connections: u64,
+    /// BUFFERING acks sent.
+    pub buffering: u64,
+    /// RECEIVED acks sent.
+    pub received: u64,
+    /// PERSISTED acks sent.
+    pub persisted: u64,
+    /// The ErrorId of every ERROR ack sent, in order.
+    pub errors: Vec<u32>,
+}
+
+impl StreamMedia {
+    fn count_connection(&self) {
+        lock(&self.counts).connections += 1;
+    }
+
+    fn count_ack(&self, event: &AckEvent) {
+        let mut c = lock(&self.counts);
+        match event.event_type {
+            AckEventType::Buffering => c.buffering += 1,
+            AckEventType::Received => c.received += 1,
+            AckEventType::Persisted => c.persisted += 1,
+            AckEventType::Error => c.errors.push(event.error_id.unwrap_or_default()),
+            _ => {}
+        }
+    }
+
+    /// The PutMedia answers counted so far.
+    pub fn put_media_counts(&self) -> PutMediaCounts {
+        lock(&self.counts).clone()
+    }
 }
 
 /// What is behind a stream's lock.

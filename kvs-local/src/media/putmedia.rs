@@ -113,6 +113,7 @@ fn admit(plane: &MediaPlane, ctx: &RequestContext, parts: &Parts) -> Result<Sess
     }
     let media = plane.stream(&stream)?;
     plane.expire(&stream, &media);
+    media.count_connection();
     Ok(Session {
         plane: plane.clone(),
         registry: std::sync::Arc::clone(&ctx.state),
@@ -231,7 +232,7 @@ impl Session {
                     error_id: Some(id.0),
                 };
                 self.abandon();
-                send(&tx, &ev).await;
+                self.ack(&tx, &ev).await;
             }
             Err(Stop::Drop) => {
                 self.abandon();
@@ -443,7 +444,7 @@ impl Session {
                 "injected by a fault rule".into(),
             ));
         }
-        send(
+        self.ack(
             tx,
             &fragment_event(AckEventType::Buffering, timecode, &number),
         )
@@ -544,7 +545,7 @@ impl Session {
         let Some(cur) = self.ingest.current.take() else {
             return Ok(());
         };
-        send(
+        self.ack(
             tx,
             &fragment_event(AckEventType::Received, cur.timecode, &cur.number),
         )
@@ -564,7 +565,7 @@ impl Session {
             self.ingest.current = Some(cur);
             return Err(Stop::Reject(AckErrorId::ARCHIVAL_ERROR, why));
         }
-        send(
+        self.ack(
             tx,
             &fragment_event(AckEventType::Persisted, cur.timecode, &cur.number),
         )
@@ -584,6 +585,14 @@ impl Session {
             (Some(c), _) => (Some(c.timecode), Some(c.number.clone())),
             (None, opening) => (opening, None),
         }
+    }
+
+    /// Sends `event` and counts it in the stream's [`PutMediaCounts`].
+    ///
+    /// [`PutMediaCounts`]: super::PutMediaCounts
+    async fn ack(&self, tx: &Tx, event: &AckEvent) {
+        self.media.count_ack(event);
+        send(tx, event).await;
     }
 
     /// Forgets the fragment in progress (never stored).

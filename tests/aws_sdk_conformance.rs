@@ -1,0 +1,781 @@
+//! AWS's own producer SDK against kvs-local, unmodified: the producer-c samples (PIC
+//! 1.2.0, producer-c 1.6.0) over HTTPS with static and with IoT credentials, and `kvssink`
+//! (producer-sdk-cpp 3.5.0) in the AWS guide's pipeline, video only and with AAC audio,
+//! with static and with IoT credentials. Real KVS accepts all of this traffic, so kvs-local
+//! must too (docs/KVS-LOCAL.md, "Tested with AWS's SDK").
+//!
+//! Each case runs against a fresh kvs-local, bounded by a timeout, and must: exit 0 by
+//! itself; have every fragment BUFFERING/RECEIVED/PERSISTED on one connection (no
+//! reconnect) with no ERROR ack; and have GetMedia and GetMediaForFragmentList return
+//! every frame kvs-local stored, which ffprobe counts too. Where the input is known the
+//! frames are checked against it: the realtime sample's 40 ms frame clock has no gap and
+//! its nine user tags per fragment come back on the fragment they were put in;
+//! `num-buffers=300` gives 300 video frames.
+//!
+//! The SDK is built by `../shared/conformance/aws-kvs-sdk/build.sh` into
+//! `$AWS_KVS_SDK_PREFIX` (default `~/.cache/aws-kvs-sdk`). The IoT variants of the samples
+//! are compiled here from that release's own sample sources with
+//! `IOT_CORE_ENABLE_CREDENTIALS` defined, as its README says to (nothing is changed in
+//! them). Without the SDK the tests are skipped — and fail when `CI` is set.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use kvs_e2ee_shared::kvs::StreamId;
+use kvs_e2ee_shared::kvs::archive::{TimestampKind, get_media_for_fragment_list, list_fragments};
+use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_shared::kvs::getmedia::{StartSelector, TAG_FRAGMENT_NUMBER, get_media};
+use kvs_e2ee_shared::mkv::{Demuxer, Event};
+use kvs_local::media::{MediaConfig, MediaPlane, PutMediaCounts};
+use kvs_local::{Config, RunningServer, Server};
+
+/// The producer-c release whose samples are compiled with IoT credentials.
+const PRODUCER_C: &str = "amazon-kinesis-video-streams-producer-c-1.6.0";
+/// Bound on one SDK run.
+const LIMIT: Duration = Duration::from_secs(90);
+
+/// A built SDK (`build.sh`'s PREFIX).
+struct Sdk {
+    prefix: PathBuf,
+}
+
+impl Sdk {
+    fn bin(&self, name: &str) -> PathBuf {
+        self.prefix.join("bin").join(name)
+    }
+    fn samples(&self) -> PathBuf {
+        self.prefix.join("samples")
+    }
+    fn gst(&self) -> PathBuf {
+        self.prefix.join("gst")
+    }
+    fn log_config(&self) -> PathBuf {
+        self.prefix.join("kvs_log_configuration")
+    }
+}
+
+/// The SDK, or `None` (skip) when it is not built and `CI` is not set.
+fn sdk() -> Option<&'static Sdk> {
+    static SDK: OnceLock<Option<Sdk>> = OnceLock::new();
+    SDK.get_or_init(|| {
+        let prefix = std::env::var_os("AWS_KVS_SDK_PREFIX")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/aws-kvs-sdk")))
+            .unwrap_or_else(|| PathBuf::from("/nonexistent"));
+        let sdk = Sdk { prefix };
+        if sdk.bin("kvsVideoOnlyRealtimeStreamingSample").is_file()
+            && sdk.gst().join("libgstkvssink.so").is_file()
+        {
+            return Some(sdk);
+        }
+        let why = format!(
+            "AWS's KVS producer SDK is not built in {} (run ../shared/conformance/aws-kvs-sdk/build.sh)",
+            sdk.prefix.display()
+        );
+        assert!(std::env::var_os("CI").is_none(), "CI is set: {why}");
+        eprintln!("skipped: {why}");
+        None
+    })
+    .as_ref()
+}
+
+/// The folder of `build.sh` and the SDK's tarballs.
+fn conformance_dir() -> PathBuf {
+    std::env::var_os("AWS_KVS_SDK_SOURCES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/aws-kvs-sdk")
+        })
+}
+
+/// The samples compiled with `IOT_CORE_ENABLE_CREDENTIALS` (cached beside the SDK).
+fn iot_samples(sdk: &Sdk) -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let key = {
+            let tarball = conformance_dir().join(format!("{PRODUCER_C}.tar.xz"));
+            let meta = std::fs::metadata(&tarball)
+                .unwrap_or_else(|e| panic!("{}: {e}", tarball.display()));
+            format!("{}", meta.len())
+        };
+        let out = sdk.prefix.join(format!("iot-bin-{key}"));
+        let names = [
+            "KvsVideoOnlyRealtimeStreamingSample",
+            "KvsVideoOnlyOfflineStreamingSample",
+            "KvsAudioVideoStreamingSample",
+        ];
+        if names.iter().all(|n| out.join(n).is_file()) {
+            return out;
+        }
+        let scratch = tempfile::tempdir().unwrap();
+        let status = Command::new("tar")
+            .arg("-xJf")
+            .arg(conformance_dir().join(format!("{PRODUCER_C}.tar.xz")))
+            .arg("-C")
+            .arg(scratch.path())
+            .arg(format!("{PRODUCER_C}/samples"))
+            .status()
+            .expect("tar runs");
+        assert!(status.success(), "extracting the producer-c samples failed");
+        let src = scratch.path().join(PRODUCER_C).join("samples");
+        let install = sdk.prefix.join("install");
+        let building = sdk
+            .prefix
+            .join(format!("iot-bin-{key}.tmp-{}", std::process::id()));
+        std::fs::create_dir_all(&building).unwrap();
+        for name in names {
+            let out = Command::new("cc")
+                .args(["-O1", "-w", "-DIOT_CORE_ENABLE_CREDENTIALS=1", "-I"])
+                .arg(install.join("include"))
+                .arg(src.join(format!("{name}.c")))
+                .arg(src.join("Common.c"))
+                .arg("-o")
+                .arg(building.join(name))
+                .arg("-L")
+                .arg(install.join("lib"))
+                .args(["-lcproducer", "-lkvsCommonCurl", "-lpthread"])
+                .arg(format!("-Wl,-rpath,{}", install.join("lib").display()))
+                .output()
+                .expect("cc runs");
+            assert!(
+                out.status.success(),
+                "compiling {name} with IoT credentials failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        // Another test process may have won the race; either copy is good.
+        if std::fs::rename(&building, &out).is_err() {
+            let _ = std::fs::remove_dir_all(&building);
+        }
+        out
+    })
+}
+
+/// A fresh kvs-local with the HTTPS listener and the IoT endpoint, and its data plane.
+struct Local {
+    dir: tempfile::TempDir,
+    server: RunningServer,
+    plane: MediaPlane,
+}
+
+impl Local {
+    async fn start() -> Self {
+        kvs_e2ee_shared::kvs::config::install_crypto_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let plane = MediaPlane::new(MediaConfig::default());
+        let mut config = Config::new(dir.path().join("kvs"));
+        config.tls_listen = Some("127.0.0.1:0".parse().unwrap());
+        config.iot_listen = Some("127.0.0.1:0".parse().unwrap());
+        config.data_plane = Some(Arc::new(plane.clone()));
+        let server = Server::start(config).await.unwrap();
+        Self { dir, server, plane }
+    }
+
+    fn ca(&self) -> PathBuf {
+        kvs_local::https::ca_path(self.server.data_dir())
+    }
+
+    fn work(&self, name: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    async fn client(&self) -> ClientConfig {
+        ClientConfig::load(ConfigOptions {
+            region: Some(self.server.region().to_owned()),
+            endpoint_url: Some(self.server.control_url().to_owned()),
+            credentials: CredentialSource::Static(self.server.admin_credentials()),
+            media_stall_grace: None,
+            ca_bundle: None,
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Creates `stream` as an administrator (the AWS guide's camera policy does not allow
+    /// CreateStream: the stream is made beforehand).
+    async fn create_stream(&self, stream: &str) {
+        self.client()
+            .await
+            .control_client()
+            .create_stream()
+            .stream_name(stream)
+            .data_retention_in_hours(24)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// The environment of a static-credentials run.
+    fn static_env(&self, cmd: &mut Command) {
+        let creds = self.server.admin_credentials();
+        cmd.env("AWS_ACCESS_KEY_ID", creds.access_key_id())
+            .env("AWS_SECRET_ACCESS_KEY", creds.secret_access_key())
+            .env_remove("AWS_SESSION_TOKEN")
+            .env("AWS_DEFAULT_REGION", self.server.region());
+    }
+
+    /// Provisions `thing` (its device files under the work dir).
+    fn provision(&self, thing: &str) -> kvs_local::iot::ProvisionedThing {
+        self.server
+            .provision_thing(
+                thing,
+                kvs_local::iot::KeyType::EcP256,
+                &self.work(&format!("device-{thing}")),
+            )
+            .unwrap()
+    }
+}
+
+/// Runs `cmd` (output to `log`) until it exits, killing it at [`LIMIT`].
+async fn run_bounded(mut cmd: Command, log: PathBuf) {
+    let file = std::fs::File::create(&log).unwrap();
+    cmd.stdout(file.try_clone().unwrap()).stderr(file);
+    let described = format!("{cmd:?}");
+    let status = tokio::task::spawn_blocking(move || {
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{described}: {e}"));
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(described);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+    .await
+    .unwrap();
+    let tail = || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    };
+    match status {
+        Ok(s) => assert!(
+            s.success(),
+            "exited with {s}; log {}:\n{}",
+            log.display(),
+            tail()
+        ),
+        Err(cmd) => panic!(
+            "did not exit within {LIMIT:?}: {cmd}\nlog {}:\n{}",
+            log.display(),
+            tail()
+        ),
+    }
+}
+
+/// One frame as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ReadFrame {
+    track: u64,
+    timecode: u64,
+    keyframe: bool,
+    len: usize,
+}
+
+/// One fragment as read back: its number, user tags and frames.
+#[derive(Debug, Clone, Default)]
+struct ReadFragment {
+    number: String,
+    tags: BTreeMap<String, String>,
+    frames: Vec<ReadFrame>,
+}
+
+/// Splits a GetMedia / GetMediaForFragmentList body into fragments (one Segment each).
+fn fragments_of(mkv: &[u8]) -> Vec<ReadFragment> {
+    let mut d = Demuxer::new();
+    d.push(mkv);
+    d.finish().unwrap();
+    let mut out: Vec<ReadFragment> = Vec::new();
+    while let Some(ev) = d.next_event().unwrap() {
+        match ev {
+            Event::SegmentStart { .. } => out.push(ReadFragment::default()),
+            Event::Tags(t) => {
+                let f = out.last_mut().unwrap();
+                for tag in t.tags {
+                    let value = tag.as_str().unwrap_or_default().to_owned();
+                    if tag.name == TAG_FRAGMENT_NUMBER {
+                        f.number = value;
+                    } else if !tag.name.starts_with("AWS_KINESISVIDEO_") {
+                        f.tags.insert(tag.name, value);
+                    }
+                }
+            }
+            Event::Frame(fr) => out.last_mut().unwrap().frames.push(ReadFrame {
+                track: fr.track,
+                timecode: fr.timecode,
+                keyframe: fr.keyframe,
+                len: fr.data.len(),
+            }),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// ffprobe's count of the packets of the first stream of `kind` (`v`/`a`) in `path`.
+fn ffprobe_packets(path: &Path, kind: &str) -> u64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_packets", "-select_streams"])
+        .arg(format!("{kind}:0"))
+        .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe is installed (Debian ffmpeg)");
+    assert!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("ffprobe said {text:?}"))
+}
+
+/// What a run left in kvs-local, checked against the rules every run must meet.
+struct Verified {
+    fragments: Vec<ReadFragment>,
+}
+
+impl Verified {
+    fn frames(&self, track: u64) -> Vec<&ReadFrame> {
+        self.fragments
+            .iter()
+            .flat_map(|f| &f.frames)
+            .filter(|f| f.track == track)
+            .collect()
+    }
+}
+
+/// Checks the acks of `stream` and reads it back both ways.
+async fn verify(local: &Local, stream: &str, tracks: &[(u64, &str)]) -> Verified {
+    let counts = local
+        .plane
+        .put_media_counts(stream)
+        .expect("PutMedia reached kvs-local");
+    let client = local.client().await;
+    let id = StreamId::Name(stream.into());
+
+    // ListFragments, then GetMediaForFragmentList of all of them.
+    let archive = client.archive_client(local.server.data_endpoint_url());
+    let listed = list_fragments(
+        &archive,
+        &id,
+        SystemTime::UNIX_EPOCH,
+        SystemTime::now() + Duration::from_secs(3600),
+        TimestampKind::Server,
+    )
+    .await
+    .unwrap();
+    assert!(!listed.is_empty(), "{stream}: no fragment stored");
+    assert_eq!(
+        counts,
+        PutMediaCounts {
+            connections: 1,
+            buffering: listed.len() as u64,
+            received: listed.len() as u64,
+            persisted: listed.len() as u64,
+            errors: Vec::new(),
+        },
+        "{stream}: one connection, every fragment acked through PERSISTED, no ERROR"
+    );
+    let numbers: Vec<String> = listed.iter().map(|f| f.number.clone()).collect();
+    let mut gfl = Vec::new();
+    for chunk in numbers.chunks(kvs_e2ee_shared::kvs::archive::MAX_FRAGMENTS_PER_CALL) {
+        let mut body = get_media_for_fragment_list(&archive, &id, chunk)
+            .await
+            .unwrap();
+        while let Some(c) = body.next_chunk().await {
+            gfl.extend_from_slice(&c.unwrap());
+        }
+    }
+
+    // GetMedia from the earliest fragment (kvs-local ends it once nothing new arrives).
+    let media = client.media_client(local.server.data_endpoint_url());
+    let mut body = get_media(&media, &id, &StartSelector::Earliest)
+        .await
+        .unwrap();
+    let mut live = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(c) = body.next_chunk().await {
+            live.extend_from_slice(&c.unwrap());
+        }
+    })
+    .await
+    .expect("GetMedia ends");
+
+    let from_live = fragments_of(&live);
+    let from_list = fragments_of(&gfl);
+    assert_eq!(
+        from_live.len(),
+        listed.len(),
+        "{stream}: GetMedia fragments"
+    );
+    assert_eq!(
+        from_live.iter().map(|f| &f.number).collect::<Vec<_>>(),
+        numbers.iter().collect::<Vec<_>>(),
+        "{stream}: GetMedia serves the listed fragments in order"
+    );
+    for (a, b) in from_live.iter().zip(&from_list) {
+        assert_eq!(a.number, b.number);
+        assert_eq!(a.frames, b.frames, "{stream}: fragment {}", a.number);
+        assert_eq!(a.tags, b.tags, "{stream}: fragment {}", a.number);
+        assert!(
+            a.frames.first().is_some_and(|f| f.keyframe),
+            "{stream}: fragment {} starts with a key frame",
+            a.number
+        );
+    }
+    let verified = Verified {
+        fragments: from_live,
+    };
+    let live_path = local.work("read").join(format!("{stream}-getmedia.mkv"));
+    let list_path = local.work("read").join(format!("{stream}-gfl.mkv"));
+    std::fs::File::create(&live_path)
+        .unwrap()
+        .write_all(&live)
+        .unwrap();
+    std::fs::File::create(&list_path)
+        .unwrap()
+        .write_all(&gfl)
+        .unwrap();
+    for (track, kind) in tracks {
+        let n = verified.frames(*track).len() as u64;
+        assert!(n > 0, "{stream}: no frame on track {track}");
+        assert_eq!(
+            ffprobe_packets(&live_path, kind),
+            n,
+            "{stream}: ffprobe, GetMedia"
+        );
+        assert_eq!(
+            ffprobe_packets(&list_path, kind),
+            n,
+            "{stream}: ffprobe, fragment list"
+        );
+    }
+    verified
+}
+
+/// A producer-c sample run from a scratch folder.
+fn sample(local: &Local, program: &Path, work: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.current_dir(work)
+        .env("CONTROL_PLANE_URI", local.server.https_url().unwrap())
+        .env("AWS_KVS_CACERT_PATH", local.ca())
+        .env("AWS_KVS_LOG_LEVEL", "3")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// IoT environment of a sample (the stream is named for the thing).
+fn iot_env(cmd: &mut Command, local: &Local, device: &kvs_local::iot::ProvisionedThing) {
+    cmd.env(
+        "AWS_IOT_CORE_CREDENTIAL_ENDPOINT",
+        local.server.iot_addr().unwrap().to_string(),
+    )
+    .env("AWS_IOT_CORE_CERT", &device.certificate_path)
+    .env("AWS_IOT_CORE_PRIVATE_KEY", &device.private_key_path)
+    .env("AWS_IOT_CORE_ROLE_ALIAS", &device.role_alias)
+    .env("AWS_IOT_CORE_THING_NAME", &device.thing_name)
+    .env("AWS_DEFAULT_REGION", local.server.region())
+    .env_remove("AWS_ACCESS_KEY_ID")
+    .env_remove("AWS_SECRET_ACCESS_KEY")
+    .env_remove("AWS_SESSION_TOKEN");
+}
+
+#[derive(Clone, Copy)]
+enum Creds {
+    Static,
+    Iot,
+}
+
+/// The realtime sample: a 40 ms frame clock, a key frame every 45 frames, an
+/// end-of-fragment tag before each, and nine `TEST_KEY_n = TEST_VALUE_{i+n}` tags after
+/// key frame `i`.
+async fn realtime(creds: Creds) {
+    let Some(sdk) = sdk() else { return };
+    let local = Local::start().await;
+    let stream = "rt-cam";
+    let work = local.work("realtime");
+    let mut cmd = match creds {
+        Creds::Static => {
+            let mut c = sample(
+                &local,
+                &sdk.bin("kvsVideoOnlyRealtimeStreamingSample"),
+                &work,
+            );
+            local.static_env(&mut c);
+            c
+        }
+        Creds::Iot => {
+            let device = local.provision(stream);
+            local.create_stream(stream).await;
+            let mut c = sample(
+                &local,
+                &iot_samples(sdk).join("KvsVideoOnlyRealtimeStreamingSample"),
+                &work,
+            );
+            iot_env(&mut c, &local, &device);
+            c
+        }
+    };
+    cmd.arg(stream).arg("h264").arg("8").arg(sdk.samples());
+    run_bounded(cmd, work.join("sample.log")).await;
+
+    let v = verify(&local, stream, &[(1, "v")]).await;
+    let frames = v.frames(1);
+    let first = frames[0].timecode;
+    for (i, f) in frames.iter().enumerate() {
+        assert_eq!(f.timecode, first + 40 * i as u64, "frame {i}: no gap");
+        assert_eq!(f.keyframe, i % 45 == 0, "frame {i}");
+    }
+    assert!(frames.len() >= 6 * 25, "{} frames in 8 s", frames.len());
+    for f in &v.fragments {
+        let index = (f.frames[0].timecode - first) / 40;
+        let expected: BTreeMap<String, String> = (1..=9)
+            .map(|n| (format!("TEST_KEY_{n}"), format!("TEST_VALUE_{}", index + n)))
+            .collect();
+        assert_eq!(
+            f.tags, expected,
+            "user tags of the fragment at frame {index}"
+        );
+    }
+    local.server.shutdown().await;
+}
+
+/// The offline sample: frames as fast as PIC takes them, 25 fps timestamps.
+async fn offline(creds: Creds) {
+    let Some(sdk) = sdk() else { return };
+    let local = Local::start().await;
+    let stream = "offline-cam";
+    let work = local.work("offline");
+    // This release's offline sample reads `h265SampleFrames/*.h265` whatever the codec:
+    // give it the H.264 frames under those names.
+    let frames_dir = work.join("frames");
+    let h265 = frames_dir.join("h265SampleFrames");
+    std::fs::create_dir_all(&h265).unwrap();
+    for e in std::fs::read_dir(sdk.samples().join("h264SampleFrames")).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+        std::os::unix::fs::symlink(&p, h265.join(format!("{name}.h265"))).unwrap();
+    }
+    let mut cmd = match creds {
+        Creds::Static => {
+            let mut c = sample(
+                &local,
+                &sdk.bin("kvsVideoOnlyOfflineStreamingSample"),
+                &work,
+            );
+            local.static_env(&mut c);
+            c
+        }
+        Creds::Iot => {
+            let device = local.provision(stream);
+            local.create_stream(stream).await;
+            let mut c = sample(
+                &local,
+                &iot_samples(sdk).join("KvsVideoOnlyOfflineStreamingSample"),
+                &work,
+            );
+            iot_env(&mut c, &local, &device);
+            c
+        }
+    };
+    cmd.arg(stream).arg("h264").arg("8").arg(&frames_dir);
+    run_bounded(cmd, work.join("sample.log")).await;
+
+    let v = verify(&local, stream, &[(1, "v")]).await;
+    let frames = v.frames(1);
+    // 8 s at 25 fps, a key frame every 45.
+    assert_eq!(frames.len(), 200);
+    let first = frames[0].timecode;
+    for (i, f) in frames.iter().enumerate() {
+        assert_eq!(f.timecode, first + 40 * i as u64, "frame {i}: no gap");
+        assert_eq!(f.keyframe, i % 45 == 0, "frame {i}");
+    }
+    local.server.shutdown().await;
+}
+
+/// The audio-video sample with its event metadata on (notification + image generation).
+async fn audio_video(creds: Creds) {
+    let Some(sdk) = sdk() else { return };
+    let local = Local::start().await;
+    let stream = "av-cam";
+    let work = local.work("av");
+    let mut cmd = match creds {
+        Creds::Static => {
+            let mut c = sample(&local, &sdk.bin("kvsAudioVideoStreamingSample"), &work);
+            local.static_env(&mut c);
+            c
+        }
+        Creds::Iot => {
+            let device = local.provision(stream);
+            local.create_stream(stream).await;
+            let mut c = sample(
+                &local,
+                &iot_samples(sdk).join("KvsAudioVideoStreamingSample"),
+                &work,
+            );
+            iot_env(&mut c, &local, &device);
+            c
+        }
+    };
+    cmd.arg(stream)
+        .arg("8")
+        .arg(sdk.samples())
+        .arg("aac")
+        .arg("h264")
+        .arg("1");
+    run_bounded(cmd, work.join("sample.log")).await;
+    let v = verify(&local, stream, &[(1, "v"), (2, "a")]).await;
+    assert!(
+        v.frames(1).len() >= 6 * 25,
+        "{} video frames",
+        v.frames(1).len()
+    );
+    local.server.shutdown().await;
+}
+
+/// gst-launch-1.0 with kvssink, as in the AWS guide, 300 frames of 640x480 at 30 fps.
+async fn kvssink(audio: bool, creds: Creds) {
+    let Some(sdk) = sdk() else { return };
+    let local = Local::start().await;
+    let stream = if audio { "sink-av" } else { "sink-v" };
+    let work = local.work(stream);
+    let mut cmd = Command::new("gst-launch-1.0");
+    cmd.current_dir(&work)
+        .env("GST_PLUGIN_PATH", sdk.gst())
+        .env("LD_LIBRARY_PATH", sdk.gst())
+        .env("CONTROL_PLANE_URI", local.server.control_url())
+        .env("AWS_DEFAULT_REGION", local.server.region())
+        .stdin(Stdio::null());
+    let mut sink = vec![
+        "kvssink".to_owned(),
+        "name=sink".to_owned(),
+        format!("stream-name={stream}"),
+        "storage-size=128".to_owned(),
+        format!("log-config={}", sdk.log_config().display()),
+    ];
+    match creds {
+        Creds::Static => {
+            local.static_env(&mut cmd);
+        }
+        Creds::Iot => {
+            let device = local.provision(stream);
+            local.create_stream(stream).await;
+            cmd.env_remove("AWS_ACCESS_KEY_ID")
+                .env_remove("AWS_SECRET_ACCESS_KEY");
+            let mut device = device;
+            device.endpoint = Some(local.server.iot_addr().unwrap().to_string());
+            sink.push(format!(
+                "iot-certificate={}",
+                device.kvssink_iot_certificate()
+            ));
+        }
+    }
+    let video = "videotestsrc is-live=true num-buffers=300 ! video/x-raw,format=I420,width=640,height=480,framerate=30/1 ! x264enc bframes=0 key-int-max=45 bitrate=500 ! video/x-h264,stream-format=avc,alignment=au,profile=baseline";
+    let mut pipeline = format!("{video} ! {}", sink.join(" "));
+    if audio {
+        pipeline.push_str(
+            " audiotestsrc is-live=true num-buffers=430 ! audioconvert ! voaacenc ! aacparse ! sink.",
+        );
+    }
+    cmd.arg("-e");
+    cmd.args(shell_words(&pipeline));
+    run_bounded(cmd, work.join("gst.log")).await;
+
+    let tracks: &[(u64, &str)] = if audio {
+        &[(1, "v"), (2, "a")]
+    } else {
+        &[(1, "v")]
+    };
+    let v = verify(&local, stream, tracks).await;
+    let (video, audio_frames) = (v.frames(1).len(), v.frames(2).len());
+    if audio {
+        // kvssink refuses some frames itself, before any upload: PIC's MKV generator
+        // rejects a frame whose timecode does not fit its cluster (status 0x30000005,
+        // STATUS_MKV_NUMBER_TOO_BIG, logged "Put frame for STREAM failed"), and PIC skips
+        // the audio frames that come before the first video key frame. Everything else
+        // (aacparse gives 430 AAC frames) reaches kvs-local and comes back.
+        let log = std::fs::read_to_string(work.join("gst.log")).unwrap();
+        let refused = log
+            .matches(&format!("Put frame for {stream} failed"))
+            .count();
+        assert!(refused <= 10, "kvssink refused {refused} frames");
+        assert!(
+            video + refused >= 300,
+            "{video} video frames, {refused} refused"
+        );
+        assert!(video + audio_frames + refused <= 730);
+        // At most a third of a second of audio before the first key frame.
+        assert!(
+            audio_frames + refused + 15 >= 430,
+            "{audio_frames} audio frames, {refused} refused"
+        );
+    } else {
+        assert_eq!(video, 300, "every video frame put");
+    }
+    local.server.shutdown().await;
+}
+
+/// Splits a pipeline description on spaces (it holds no quoted parts).
+fn shell_words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_owned).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn realtime_sample_over_https_with_static_credentials() {
+    realtime(Creds::Static).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn realtime_sample_over_https_with_iot_credentials() {
+    realtime(Creds::Iot).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_sample_over_https_with_static_credentials() {
+    offline(Creds::Static).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_sample_over_https_with_iot_credentials() {
+    offline(Creds::Iot).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_video_sample_over_https_with_static_credentials() {
+    audio_video(Creds::Static).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_video_sample_over_https_with_iot_credentials() {
+    audio_video(Creds::Iot).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kvssink_video_only_with_static_credentials() {
+    kvssink(false, Creds::Static).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kvssink_video_and_aac_audio_with_static_credentials() {
+    kvssink(true, Creds::Static).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kvssink_video_only_with_an_iot_certificate() {
+    kvssink(false, Creds::Iot).await;
+}
