@@ -779,3 +779,349 @@ async fn kvssink_video_and_aac_audio_with_static_credentials() {
 async fn kvssink_video_only_with_an_iot_certificate() {
     kvssink(false, Creds::Iot).await;
 }
+
+/// One element of a body's skeleton: depth, ID, width of its size field, and its value
+/// where the value is not payload (a SimpleBlock: its track, relative timecode, flags).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Node {
+    depth: usize,
+    id: u32,
+    size_width: usize,
+    value: String,
+}
+
+impl std::fmt::Display for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}{:X} [{}] {}",
+            "  ".repeat(self.depth),
+            self.id,
+            self.size_width,
+            self.value
+        )
+    }
+}
+
+const MASTERS: [u32; 13] = [
+    0x1A45_DFA3, // EBML
+    0x1853_8067, // Segment
+    0x1549_A966, // Info
+    0x1654_AE6B, // Tracks
+    0xAE,        // TrackEntry
+    0xE0,        // Video
+    0xE1,        // Audio
+    0x1254_C367, // Tags
+    0x7373,      // Tag
+    0x63C0,      // Targets
+    0x67C8,      // SimpleTag
+    0x1F43_B675, // Cluster
+    0xA0,        // BlockGroup
+];
+/// Level-1 elements: one ends an unknown-size Cluster.
+const LEVEL1: [u32; 5] = [
+    0x1549_A966,
+    0x1654_AE6B,
+    0x1254_C367,
+    0x1F43_B675,
+    0x1A45_DFA3,
+];
+
+/// Reads an EBML variable-length integer: (value with the marker bit kept, as IDs are
+/// written; value without it, as sizes are; length).
+fn vint(data: &[u8]) -> (u64, u64, usize) {
+    let len = data[0].leading_zeros() as usize + 1;
+    assert!(len <= 8, "bad vint");
+    let mut raw = 0u64;
+    for b in &data[..len] {
+        raw = raw << 8 | u64::from(*b);
+    }
+    let value = raw & ((1u64 << (7 * len)) - 1);
+    (raw, value, len)
+}
+
+/// The skeleton of a whole PutMedia body.
+fn skeleton(body: &[u8]) -> Vec<Node> {
+    let mut out = Vec::new();
+    // (id, end offset or None for unknown size) of the open masters.
+    let mut open: Vec<(u32, Option<usize>)> = Vec::new();
+    let mut pos = 0;
+    while pos < body.len() {
+        while let Some(&(_, Some(end))) = open.last() {
+            if pos >= end {
+                open.pop();
+            } else {
+                break;
+            }
+        }
+        let (id, _, id_len) = vint(&body[pos..]);
+        let id = u32::try_from(id).unwrap();
+        if LEVEL1.contains(&id) {
+            // Ends an unknown-size Cluster (and anything below the Segment).
+            while open.last().is_some_and(|(o, _)| *o != 0x1853_8067) {
+                open.pop();
+            }
+            if id == 0x1A45_DFA3 {
+                open.clear();
+            }
+        }
+        let (_, size, size_len) = vint(&body[pos + id_len..]);
+        let unknown = size == (1u64 << (7 * size_len)) - 1;
+        let start = pos + id_len + size_len;
+        let depth = open.len();
+        if MASTERS.contains(&id) {
+            out.push(Node {
+                depth,
+                id,
+                size_width: size_len,
+                value: if unknown {
+                    "unknown-size".into()
+                } else {
+                    String::new()
+                },
+            });
+            open.push((id, (!unknown).then(|| start + size as usize)));
+            pos = start;
+            continue;
+        }
+        let data = &body[start..start + size as usize];
+        let value = match id {
+            0xA3 => {
+                let (_, track, n) = vint(data);
+                let rel = i16::from_be_bytes([data[n], data[n + 1]]);
+                format!("track {track} rel {rel} flags {:#04x}", data[n + 2])
+            }
+            // Strings.
+            0x4282 | 0x86 | 0x536E | 0x7BA9 | 0x4D80 | 0x5741 | 0x45A3 | 0x4487 | 0x22B59C => {
+                format!("{:?}", String::from_utf8_lossy(data))
+            }
+            _ if data.len() <= 8 => {
+                let mut v = 0u64;
+                for b in data {
+                    v = v << 8 | u64::from(*b);
+                }
+                format!("{v:#x}")
+            }
+            _ => format!("<{} bytes>", data.len()),
+        };
+        out.push(Node {
+            depth,
+            id,
+            size_width: size_len,
+            value,
+        });
+        pos = start + size as usize;
+    }
+    out
+}
+
+/// Removes the subtrees rooted at the nodes `drop` selects.
+fn without(nodes: Vec<Node>, drop: impl Fn(&[Node], usize) -> bool) -> Vec<Node> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < nodes.len() {
+        if drop(&nodes, i) {
+            let depth = nodes[i].depth;
+            i += 1;
+            while i < nodes.len() && nodes[i].depth > depth {
+                i += 1;
+            }
+            continue;
+        }
+        out.push(nodes[i].clone());
+        i += 1;
+    }
+    out
+}
+
+/// Values that differ by nature between any two runs: the random SegmentUID and the
+/// clusters' absolute timecodes.
+fn normalize(nodes: Vec<Node>) -> Vec<Node> {
+    nodes
+        .into_iter()
+        .map(|mut n| {
+            if n.id == 0x73A4 || n.id == 0xE7 {
+                n.value = "<per run>".into();
+            }
+            n
+        })
+        .collect()
+}
+
+/// The names of the SimpleTags under the Tags element at `i`.
+fn tag_names(nodes: &[Node], i: usize) -> Vec<String> {
+    let depth = nodes[i].depth;
+    nodes[i + 1..]
+        .iter()
+        .take_while(|n| n.depth > depth)
+        .filter(|n| n.id == 0x45A3)
+        .map(|n| n.value.trim_matches('"').to_owned())
+        .collect()
+}
+
+/// PIC's body and ours for the same H.264 frames (the SDK samples' 200 first frames,
+/// 25 fps, a key frame every 45): the same element skeleton — IDs, order, size-field
+/// widths and every value outside payloads — but for the documented, deliberate
+/// differences (docs/FORMAT.md §4): no CodecPrivate and no Video element in our clear
+/// Tracks (they travel encrypted), our envelope tags, and our application names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_put_media_body_has_pics_skeleton_on_the_same_input() {
+    let Some(sdk) = sdk() else { return };
+    kvs_e2ee_shared::kvs::config::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("capture");
+    let plane = MediaPlane::new(MediaConfig {
+        capture_dir: Some(capture.clone()),
+        ..MediaConfig::default()
+    });
+    let mut config = Config::new(dir.path().join("kvs"));
+    config.tls_listen = Some("127.0.0.1:0".parse().unwrap());
+    config.data_plane = Some(Arc::new(plane.clone()));
+    let server = Server::start(config).await.unwrap();
+    let local = Local { dir, server, plane };
+
+    // PIC: the offline sample, 8 s of the frames (it reads them as `h265SampleFrames`).
+    let work = local.work("pic");
+    let frames_dir = work.join("frames");
+    let h265 = frames_dir.join("h265SampleFrames");
+    std::fs::create_dir_all(&h265).unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(sdk.samples().join("h264SampleFrames"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for p in &files {
+        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+        std::os::unix::fs::symlink(p, h265.join(format!("{name}.h265"))).unwrap();
+    }
+    let mut cmd = sample(
+        &local,
+        &sdk.bin("kvsVideoOnlyOfflineStreamingSample"),
+        &work,
+    );
+    local.static_env(&mut cmd);
+    cmd.arg("pic").arg("h264").arg("8").arg(&frames_dir);
+    run_bounded(cmd, work.join("sample.log")).await;
+
+    // Ours: the same 200 frames as one Annex-B file at 25 fps, over HTTPS too.
+    let ours_dir = local.work("ours");
+    let annexb = ours_dir.join("frames.h264");
+    let mut all = Vec::new();
+    for p in files.iter().take(200) {
+        all.extend_from_slice(&std::fs::read(p).unwrap());
+    }
+    std::fs::write(&annexb, all).unwrap();
+    let camera = kvs_e2ee_keys::Identity::generate(
+        kvs_e2ee_keys::KeyKind::Camera,
+        &mut rand::rand_core::UnwrapErr(rand::rngs::SysRng),
+    );
+    camera.save_new(&ours_dir.join("camera.key")).unwrap();
+    let viewer = kvs_e2ee_keys::Identity::generate(
+        kvs_e2ee_keys::KeyKind::Viewer,
+        &mut rand::rand_core::UnwrapErr(rand::rngs::SysRng),
+    );
+    let recipients = ours_dir.join("recipients.txt");
+    std::fs::write(&recipients, format!("{} viewer\n", viewer.public_text())).unwrap();
+    let options = ConfigOptions {
+        region: Some(local.server.region().to_owned()),
+        endpoint_url: Some(local.server.https_url().unwrap().to_owned()),
+        credentials: CredentialSource::Static(local.server.admin_credentials()),
+        media_stall_grace: None,
+        ca_bundle: Some(local.ca()),
+    };
+    let camera_config = kvs_e2ee_producer::config::Config {
+        stream_name: "ours".into(),
+        identity: ours_dir.join("camera.key"),
+        recipients,
+        source: kvs_e2ee_producer::config::Source::AnnexB {
+            input: kvs_e2ee_producer::config::Input::File(annexb),
+            codec: kvs_e2ee_producer::annexb::Codec::H264,
+            fps: kvs_e2ee_producer::annexb::FrameRate::new(25, 1).unwrap(),
+        },
+        endpoint_url: options.endpoint_url.clone(),
+        ca_bundle: options.ca_bundle.clone(),
+        region: options.region.clone(),
+        create_stream: Some(24),
+        fragment_duration: Duration::from_secs(1),
+        frame_cipher: kvs_e2ee_shared::envelope::FrameCipher::ChaCha20Poly1305,
+        buffer_size: 64 << 20,
+        spool: None,
+        stats_interval: None,
+        credentials: kvs_e2ee_producer::config::Credentials::DefaultChain,
+    };
+    let stats = tokio::time::timeout(
+        LIMIT,
+        kvs_e2ee_producer::run::stream_with(
+            camera_config,
+            ClientConfig::load(options).await.unwrap(),
+            kvs_e2ee_producer::engine::EngineConfig::default(),
+            Arc::new(tokio::sync::Notify::new()),
+        ),
+    )
+    .await
+    .expect("our camera finishes in time")
+    .unwrap();
+    assert_eq!(stats.fragments, stats.fragments_persisted);
+
+    let body = |stream: &str| {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&capture)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&format!("{stream}-"))
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "one connection of {stream}");
+        std::fs::read(found.pop().unwrap()).unwrap()
+    };
+    let pic = normalize(skeleton(&body("pic")));
+    let ours = normalize(skeleton(&body("ours")));
+
+    // Deliberate: the clear Tracks carry no codec data and no picture size.
+    let pic = without(pic, |n, i| n[i].id == 0x63A2 || n[i].id == 0xE0);
+    // Deliberate: the envelope's tags (headers, end record) are ours alone.
+    let ours = without(ours, |n, i| {
+        n[i].id == 0x1254_C367
+            && tag_names(n, i)
+                .iter()
+                .all(|t| !t.starts_with("AWS_KINESISVIDEO_"))
+    });
+    // Deliberate: we name ourselves in Info (MuxingApp, WritingApp, Title).
+    let apps = |n: Vec<Node>| -> Vec<Node> {
+        n.into_iter()
+            .map(|mut n| {
+                if [0x4D80, 0x5741, 0x7BA9].contains(&n.id) {
+                    n.value = "<application>".into();
+                }
+                n
+            })
+            .collect()
+    };
+    let (pic, ours) = (apps(pic), apps(ours));
+    let show = |n: &[Node]| n.iter().map(ToString::to_string).collect::<Vec<_>>();
+    let blocks = |n: &[Node]| n.iter().filter(|n| n.id == 0xA3).count();
+    assert_eq!(
+        (blocks(&pic), blocks(&ours)),
+        (200, 200),
+        "every frame in both bodies"
+    );
+    if pic != ours {
+        let (a, b) = (show(&pic), show(&ours));
+        let first = a
+            .iter()
+            .zip(&b)
+            .position(|(x, y)| x != y)
+            .unwrap_or(a.len().min(b.len()));
+        panic!(
+            "skeletons differ at element {first} ({} vs {} elements)\nPIC:\n{}\nours:\n{}",
+            a.len(),
+            b.len(),
+            a[first.saturating_sub(5)..(first + 10).min(a.len())].join("\n"),
+            b[first.saturating_sub(5)..(first + 10).min(b.len())].join("\n"),
+        );
+    }
+    local.server.shutdown().await;
+}

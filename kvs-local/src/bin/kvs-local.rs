@@ -55,6 +55,10 @@ struct Cli {
     /// The HTTPS listener's private key (PEM).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Write every PutMedia connection's raw body to DIR/STREAM-CONNECTION.mkv (what the
+    /// producer sent, byte for byte).
+    #[arg(long, value_name = "DIR")]
+    capture_put_media: Option<PathBuf>,
     /// Data directory (created if missing).
     #[arg(
         long,
@@ -135,6 +139,14 @@ impl TryFrom<&Cli> for Config {
             }),
             _ => None,
         };
+        if let Some(dir) = &cli.capture_put_media {
+            c.data_plane = Some(std::sync::Arc::new(kvs_local::media::MediaPlane::new(
+                kvs_local::media::MediaConfig {
+                    capture_dir: Some(dir.clone()),
+                    ..kvs_local::media::MediaConfig::default()
+                },
+            )));
+        }
         c.validate()?;
         Ok(c)
     }

@@ -53,6 +53,11 @@ pub struct MediaConfig {
     /// this long, with ErrorId 4003 (`MAX_CONNECTION_DURATION_REACHED`), so producers can
     /// test connection rotation. `None` (default): no limit (KVS's is not documented).
     pub max_connection_duration: Option<Duration>,
+    /// PutMedia: write every connection's raw body, byte for byte, to
+    /// `DIR/STREAM-CONNECTION.mkv` — to see exactly what a producer sent (the stored
+    /// fragments are re-framed, and drop what the service consumes, such as
+    /// end-of-fragment tags). `None` (default): nothing is written.
+    pub capture_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for MediaConfig {
@@ -62,6 +67,7 @@ impl Default for MediaConfig {
             get_media_idle_end: Duration::from_secs(3),
             zero_retention_keep: Duration::from_secs(3600),
             max_connection_duration: None,
+            capture_dir: None,
         }
     }
 }

@@ -114,6 +114,7 @@ fn admit(plane: &MediaPlane, ctx: &RequestContext, parts: &Parts) -> Result<Sess
     let media = plane.stream(&stream)?;
     plane.expire(&stream, &media);
     media.count_connection();
+    let capture = open_capture(plane, &stream.name, ctx.connection.id);
     Ok(Session {
         plane: plane.clone(),
         registry: std::sync::Arc::clone(&ctx.state),
@@ -125,7 +126,22 @@ fn admit(plane: &MediaPlane, ctx: &RequestContext, parts: &Parts) -> Result<Sess
         start_ms: start_ms.unwrap_or(0),
         fault,
         ingest: Ingest::default(),
+        capture,
     })
+}
+
+/// The capture file of one connection, if capturing is on.
+fn open_capture(plane: &MediaPlane, stream: &str, connection: u64) -> Option<std::fs::File> {
+    let dir = plane.config().capture_dir.as_ref()?;
+    let path = dir.join(format!("{stream}-{connection}.mkv"));
+    let file = std::fs::create_dir_all(dir).and_then(|()| std::fs::File::create(&path));
+    match file {
+        Ok(f) => Some(f),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot capture PutMedia body");
+            None
+        }
+    }
 }
 
 /// Why a session stops early.
@@ -175,6 +191,8 @@ struct Session {
     start_ms: i64,
     fault: Option<Fault>,
     ingest: Ingest,
+    /// The raw body's copy ([`super::MediaConfig::capture_dir`]).
+    capture: Option<std::fs::File>,
 }
 
 type Tx = mpsc::Sender<Result<Bytes, BoxError>>;
@@ -214,6 +232,7 @@ impl Session {
                         None => data,
                     };
                     received += data.len() as u64;
+                    self.capture(&data);
                     if let Err(stop) = self.feed(&data, &tx).await {
                         break Err(stop);
                     }
@@ -242,6 +261,18 @@ impl Session {
                 let _ = tokio::time::timeout(std::time::Duration::from_millis(200), drain).await;
                 super::abort_response(&tx, "PutMedia connection dropped").await;
             }
+        }
+    }
+
+    /// Appends `data` to the capture file, if any; a failed write stops the capture (and
+    /// is logged), never the upload.
+    fn capture(&mut self, data: &[u8]) {
+        use std::io::Write as _;
+        if let Some(file) = &mut self.capture
+            && let Err(e) = file.write_all(data)
+        {
+            tracing::warn!(stream = %self.stream.name, error = %e, "PutMedia capture stopped");
+            self.capture = None;
         }
     }
 
