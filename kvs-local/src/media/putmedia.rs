@@ -596,6 +596,7 @@ impl Session {
             self.ingest.current = Some(cur);
             return Err(Stop::Reject(AckErrorId::ARCHIVAL_ERROR, why));
         }
+        tracing::debug!(stream = %self.stream.name, fragment = %cur.number, "PERSISTED");
         self.ack(
             tx,
             &fragment_event(AckEventType::Persisted, cur.timecode, &cur.number),

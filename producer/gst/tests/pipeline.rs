@@ -264,6 +264,43 @@ async fn byte_stream_h264_with_access_keys_creates_the_stream_and_every_frame_de
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_over_https_with_the_ca_bundle_property() {
+    let s = setup().await;
+    let ca = kvs_local::https::ca_path(s.server.data_dir());
+    let sink = s.sink(
+        "tls-garden",
+        &format!(
+            "{} endpoint-url={} ca-bundle={}",
+            s.static_keys(),
+            s.server.https_url().unwrap(),
+            ca.display()
+        ),
+    );
+    let ended = run_pipeline(format!("{SOURCE} ! {sink}")).await;
+    assert_eq!(ended.error, None);
+    let last = last_stats(&ended);
+    assert_eq!(
+        last.get::<u64>("fragments-persisted").unwrap(),
+        last.get::<u64>("fragments").unwrap()
+    );
+    assert_round_trip(&s, "tls-garden").await;
+    // Without the CA the same endpoint is refused.
+    let e = error_of(
+        &s,
+        &format!(
+            "{} endpoint-url={}",
+            s.static_keys(),
+            s.server.https_url().unwrap()
+        ),
+    )
+    .await;
+    assert!(
+        e.to_lowercase().contains("certificate") || e.contains("tls") || e.contains("TLS"),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kvssink_iot_certificate_string_works_unchanged() {
     let s = setup().await;
     // As the account owner would: the camera role may not create streams.
@@ -464,6 +501,7 @@ async fn bad_properties_fail_at_state_change_naming_the_property() {
         ("retention-period=100000", "retention-period"),
         ("storage-size=0", "storage-size"),
         ("endpoint-url=ftp://x", "endpoint-url"),
+        ("ca-bundle=/nonexistent/ca.pem", "property ca-bundle"),
         ("identity=/nonexistent/camera.key", "property identity"),
         (
             "frame-cipher=rot13",
@@ -599,6 +637,7 @@ fn gst_inspect_documents_every_property() {
         "recipients",
         "identity",
         "endpoint-url",
+        "ca-bundle",
         "frame-cipher",
     ] {
         let line = text

@@ -48,6 +48,7 @@ impl Default for Settings {
             recipients: None,
             identity: None,
             endpoint_url: None,
+            ca_bundle: None,
             frame_cipher: DEFAULT_FRAME_CIPHER.into(),
         }
     }
@@ -194,6 +195,7 @@ impl ObjectImpl for KvsE2eeSink {
                 string_prop("recipients", "Recipients file: the viewer public keys the stream is encrypted to (required)", None),
                 string_prop("identity", "Camera identity file: the key that signs the stream (required)", None),
                 string_prop("endpoint-url", "Control-plane endpoint URL override (e.g. kvs-local); default: the region's", None),
+                string_prop("ca-bundle", "PEM file of CAs to trust for the endpoints besides the system roots (e.g. kvs-local's DATA_DIR/ca.pem); default: AWS_CA_BUNDLE", None),
                 // A string, not an enum, so that a wrong value is reported at
                 // state change naming the property, like the others.
                 string_prop(
@@ -231,6 +233,7 @@ impl ObjectImpl for KvsE2eeSink {
             "recipients" => s.recipients = text(),
             "identity" => s.identity = text(),
             "endpoint-url" => s.endpoint_url = text(),
+            "ca-bundle" => s.ca_bundle = text(),
             "frame-cipher" => {
                 s.frame_cipher = text().unwrap_or_else(|| DEFAULT_FRAME_CIPHER.into())
             }
@@ -252,6 +255,7 @@ impl ObjectImpl for KvsE2eeSink {
             "recipients" => s.recipients.to_value(),
             "identity" => s.identity.to_value(),
             "endpoint-url" => s.endpoint_url.to_value(),
+            "ca-bundle" => s.ca_bundle.to_value(),
             "frame-cipher" => s.frame_cipher.to_value(),
             // secret-key, session-token: write-only, never read back.
             _ => None::<String>.to_value(),

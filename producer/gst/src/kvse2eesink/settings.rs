@@ -49,6 +49,7 @@ pub(super) struct Settings {
     pub recipients: Option<String>,
     pub identity: Option<String>,
     pub endpoint_url: Option<String>,
+    pub ca_bundle: Option<String>,
     pub frame_cipher: String,
 }
 
@@ -92,6 +93,15 @@ impl Settings {
             ));
         }
         let endpoint_url = common::endpoint_url(self.endpoint_url.as_deref())?;
+        let ca_bundle = self
+            .ca_bundle
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from);
+        if let Some(path) = &ca_bundle {
+            kvs_e2ee_shared::kvs::config::CaBundle::load(path)
+                .map_err(|e| invalid("ca-bundle", e.to_string()))?;
+        }
         let config = Config {
             stream_name: self.stream_name.clone(),
             identity,
@@ -100,7 +110,7 @@ impl Settings {
                 pipeline: super::ELEMENT_NAME.into(),
             },
             endpoint_url: endpoint_url.clone(),
-            ca_bundle: None,
+            ca_bundle: ca_bundle.clone(),
             region: Some(self.aws_region.clone()),
             // Like kvssink: create the stream when it is missing.
             create_stream: Some(self.retention()?),
@@ -117,7 +127,7 @@ impl Settings {
                 endpoint_url,
                 credentials: self.credentials()?,
                 media_stall_grace: None,
-                ca_bundle: None,
+                ca_bundle,
             },
             config,
             restart_on_error: self.restart_on_error,

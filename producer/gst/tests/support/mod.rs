@@ -89,9 +89,10 @@ impl Setup {
         let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
         let keys = PairFiles::generate(&path, &mut rng).unwrap();
         install_crypto_provider();
-        let server = Server::start(kvs_local::Config::new(path.join("kvs")))
-            .await
-            .unwrap();
+        let mut config = kvs_local::Config::new(path.join("kvs"));
+        // The HTTPS listener too, for the `ca-bundle` case.
+        config.tls_listen = Some("127.0.0.1:0".parse().unwrap());
+        let server = Server::start(config).await.unwrap();
         Self {
             _dir: dir,
             dir: path,
