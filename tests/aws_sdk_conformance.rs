@@ -501,6 +501,46 @@ enum Creds {
     Iot,
 }
 
+/// The producer-c sample `kvs{name}` with `creds`: static keys, or its IoT build with a
+/// device provisioned for `stream` (the stream created beforehand, as the guide does).
+async fn sample_for(
+    local: &Local,
+    sdk: &Sdk,
+    name: &str,
+    stream: &str,
+    creds: Creds,
+    work: &Path,
+) -> Command {
+    match creds {
+        Creds::Static => {
+            let mut c = sample(local, &sdk.bin(&format!("kvs{name}")), work);
+            local.static_env(&mut c);
+            c
+        }
+        Creds::Iot => {
+            let device = local.provision(stream);
+            local.create_stream(stream).await;
+            let mut c = sample(local, &iot_samples(sdk).join(format!("Kvs{name}")), work);
+            iot_env(&mut c, local, &device);
+            c
+        }
+    }
+}
+
+/// This release's offline sample reads `h265SampleFrames/*.h265` whatever the codec: a
+/// folder under `work` whose `h265SampleFrames` holds the H.264 frames under those names.
+fn h264_frames_as_h265(sdk: &Sdk, work: &Path) -> PathBuf {
+    let frames_dir = work.join("frames");
+    let h265 = frames_dir.join("h265SampleFrames");
+    std::fs::create_dir_all(&h265).unwrap();
+    for e in std::fs::read_dir(sdk.samples().join("h264SampleFrames")).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+        std::os::unix::fs::symlink(&p, h265.join(format!("{name}.h265"))).unwrap();
+    }
+    frames_dir
+}
+
 /// The realtime sample: a 40 ms frame clock, a key frame every 45 frames, an
 /// end-of-fragment tag before each, and nine `TEST_KEY_n = TEST_VALUE_{i+n}` tags after
 /// key frame `i`.
@@ -509,28 +549,15 @@ async fn realtime(creds: Creds) {
     let local = Local::start().await;
     let stream = "rt-cam";
     let work = local.work("realtime");
-    let mut cmd = match creds {
-        Creds::Static => {
-            let mut c = sample(
-                &local,
-                &sdk.bin("kvsVideoOnlyRealtimeStreamingSample"),
-                &work,
-            );
-            local.static_env(&mut c);
-            c
-        }
-        Creds::Iot => {
-            let device = local.provision(stream);
-            local.create_stream(stream).await;
-            let mut c = sample(
-                &local,
-                &iot_samples(sdk).join("KvsVideoOnlyRealtimeStreamingSample"),
-                &work,
-            );
-            iot_env(&mut c, &local, &device);
-            c
-        }
-    };
+    let mut cmd = sample_for(
+        &local,
+        sdk,
+        "VideoOnlyRealtimeStreamingSample",
+        stream,
+        creds,
+        &work,
+    )
+    .await;
     cmd.arg(stream).arg("h264").arg("8").arg(sdk.samples());
     run_bounded(cmd, work.join("sample.log")).await;
 
@@ -561,38 +588,16 @@ async fn offline(creds: Creds) {
     let local = Local::start().await;
     let stream = "offline-cam";
     let work = local.work("offline");
-    // This release's offline sample reads `h265SampleFrames/*.h265` whatever the codec:
-    // give it the H.264 frames under those names.
-    let frames_dir = work.join("frames");
-    let h265 = frames_dir.join("h265SampleFrames");
-    std::fs::create_dir_all(&h265).unwrap();
-    for e in std::fs::read_dir(sdk.samples().join("h264SampleFrames")).unwrap() {
-        let p = e.unwrap().path();
-        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-        std::os::unix::fs::symlink(&p, h265.join(format!("{name}.h265"))).unwrap();
-    }
-    let mut cmd = match creds {
-        Creds::Static => {
-            let mut c = sample(
-                &local,
-                &sdk.bin("kvsVideoOnlyOfflineStreamingSample"),
-                &work,
-            );
-            local.static_env(&mut c);
-            c
-        }
-        Creds::Iot => {
-            let device = local.provision(stream);
-            local.create_stream(stream).await;
-            let mut c = sample(
-                &local,
-                &iot_samples(sdk).join("KvsVideoOnlyOfflineStreamingSample"),
-                &work,
-            );
-            iot_env(&mut c, &local, &device);
-            c
-        }
-    };
+    let frames_dir = h264_frames_as_h265(sdk, &work);
+    let mut cmd = sample_for(
+        &local,
+        sdk,
+        "VideoOnlyOfflineStreamingSample",
+        stream,
+        creds,
+        &work,
+    )
+    .await;
     cmd.arg(stream).arg("h264").arg("8").arg(&frames_dir);
     run_bounded(cmd, work.join("sample.log")).await;
 
@@ -614,24 +619,15 @@ async fn audio_video(creds: Creds) {
     let local = Local::start().await;
     let stream = "av-cam";
     let work = local.work("av");
-    let mut cmd = match creds {
-        Creds::Static => {
-            let mut c = sample(&local, &sdk.bin("kvsAudioVideoStreamingSample"), &work);
-            local.static_env(&mut c);
-            c
-        }
-        Creds::Iot => {
-            let device = local.provision(stream);
-            local.create_stream(stream).await;
-            let mut c = sample(
-                &local,
-                &iot_samples(sdk).join("KvsAudioVideoStreamingSample"),
-                &work,
-            );
-            iot_env(&mut c, &local, &device);
-            c
-        }
-    };
+    let mut cmd = sample_for(
+        &local,
+        sdk,
+        "AudioVideoStreamingSample",
+        stream,
+        creds,
+        &work,
+    )
+    .await;
     cmd.arg(stream)
         .arg("8")
         .arg(sdk.samples())
@@ -677,8 +673,10 @@ async fn kvssink(audio: bool, creds: Creds) {
             local.create_stream(stream).await;
             cmd.env_remove("AWS_ACCESS_KEY_ID")
                 .env_remove("AWS_SECRET_ACCESS_KEY");
-            let mut device = device;
-            device.endpoint = Some(local.server.iot_addr().unwrap().to_string());
+            assert!(
+                device.endpoint.is_some(),
+                "the provisioned files name the endpoint"
+            );
             sink.push(format!(
                 "iot-certificate={}",
                 device.kvssink_iot_certificate()
@@ -980,20 +978,14 @@ async fn our_put_media_body_has_pics_skeleton_on_the_same_input() {
     let server = Server::start(config).await.unwrap();
     let local = Local { dir, server, plane };
 
-    // PIC: the offline sample, 8 s of the frames (it reads them as `h265SampleFrames`).
+    // PIC: the offline sample, 8 s of the frames.
     let work = local.work("pic");
-    let frames_dir = work.join("frames");
-    let h265 = frames_dir.join("h265SampleFrames");
-    std::fs::create_dir_all(&h265).unwrap();
+    let frames_dir = h264_frames_as_h265(sdk, &work);
     let mut files: Vec<PathBuf> = std::fs::read_dir(sdk.samples().join("h264SampleFrames"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
-    for p in &files {
-        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-        std::os::unix::fs::symlink(p, h265.join(format!("{name}.h265"))).unwrap();
-    }
     let mut cmd = sample(
         &local,
         &sdk.bin("kvsVideoOnlyOfflineStreamingSample"),

@@ -5,7 +5,7 @@
 //! kvs-local only over TLS. The listener serves exactly what the plain one serves; its
 //! certificate is either given (PEM files) or issued for `localhost`, `127.0.0.1` and `::1`
 //! by the data dir's CA, whose certificate is written to `DATA_DIR/ca.pem` for clients to
-//! pin (`AWS_KVS_CACERT_PATH`, `AWS_CA_BUNDLE`, `--ca-file`). No client certificate is
+//! pin (`AWS_KVS_CACERT_PATH`, `AWS_CA_BUNDLE`, `--ca-bundle`). No client certificate is
 //! asked for: that is the IoT endpoint's job.
 
 use std::path::{Path, PathBuf};

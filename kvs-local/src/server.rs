@@ -75,38 +75,13 @@ impl Server {
             Arc::clone(&store),
         )?;
 
-        let control = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: config.listen,
-                source,
-            })?;
-        let control_addr = control.local_addr().map_err(|source| Error::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        let (control, control_addr) = bind(config.listen).await?;
         let iot_listener = match config.iot_listen {
-            Some(addr) => {
-                let l = TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| Error::Bind { addr, source })?;
-                let local = l
-                    .local_addr()
-                    .map_err(|source| Error::Bind { addr, source })?;
-                Some((l, local))
-            }
+            Some(addr) => Some(bind(addr).await?),
             None => None,
         };
         let tls_listener = match config.tls_listen {
-            Some(addr) => {
-                let l = TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| Error::Bind { addr, source })?;
-                let local = l
-                    .local_addr()
-                    .map_err(|source| Error::Bind { addr, source })?;
-                Some((l, local))
-            }
+            Some(addr) => Some(bind(addr).await?),
             None => None,
         };
         let control_url = format!("http://{control_addr}");
@@ -230,12 +205,6 @@ impl RunningServer {
         self.tls_addr
     }
 
-    /// The CA certificate (PEM) that signed the HTTPS listener's generated certificate
-    /// (also `DATA_DIR/ca.pem`); the same CA as the IoT endpoint's.
-    pub fn https_ca_pem(&self) -> &str {
-        self.state.iot.ca().certificate_pem()
-    }
-
     /// Control-plane socket address.
     pub fn control_addr(&self) -> SocketAddr {
         self.control_addr
@@ -282,7 +251,8 @@ impl RunningServer {
         &self.state.faults
     }
 
-    /// The CA certificate (PEM) cameras pin for the IoT endpoint.
+    /// The CA certificate (PEM) cameras pin for the IoT endpoint; it also signs the HTTPS
+    /// listener's generated certificate (written to `DATA_DIR/ca.pem`).
     pub fn ca_pem(&self) -> &str {
         self.state.iot.ca().certificate_pem()
     }
@@ -369,6 +339,17 @@ async fn accept_loop<F, Fut>(
         );
         conns.abort_all();
     }
+}
+
+/// Binds `addr`; returns the listener and the address it got (port 0 picks one).
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), Error> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| Error::Bind { addr, source })?;
+    Ok((listener, local))
 }
 
 /// Serves the control and data planes on one accepted connection: plain HTTP, or HTTPS

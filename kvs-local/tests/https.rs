@@ -51,7 +51,7 @@ async fn both_planes_over_tls_for_a_client_trusting_the_data_dir_ca() {
     let ca = kvs_local::https::ca_path(server.data_dir());
     assert_eq!(
         std::fs::read_to_string(&ca).unwrap(),
-        server.https_ca_pem(),
+        server.ca_pem(),
         "the CA is written to the data dir"
     );
 

@@ -15,16 +15,8 @@ bin=$root/target/release
 work=$(mktemp -d)
 trap 'kill "$kvs_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-"$bin/kvs-local" --data-dir "$work/kvs" --no-iot >"$work/kvs.out" 2>"$work/kvs.err" &
-kvs_pid=$!
-for _ in $(seq 100); do grep -q '^control plane:' "$work/kvs.out" 2>/dev/null && break; sleep 0.1; done
-endpoint=$(sed -n 's/^control plane: //p' "$work/kvs.out")
-[ -n "$endpoint" ] || { cat "$work/kvs.err"; exit 1; }
-key_id=$(sed -n 's/^aws_access_key_id *= *//p' "$work/kvs/credentials")
-secret=$(sed -n 's/^aws_secret_access_key *= *//p' "$work/kvs/credentials")
-
-"$bin/kvs-e2ee-keys" generate --kind camera --out "$work/camera.key" >/dev/null 2>&1
-"$bin/kvs-e2ee-keys" generate --kind viewer --out "$work/viewer.key" >"$work/recipients.txt" 2>/dev/null
+# shellcheck source=kvs-local.sh
+. "$(dirname "$0")/kvs-local.sh"
 
 export GST_PLUGIN_PATH=$bin
 src="videotestsrc num-buffers=$FRAMES is-live=false ! video/x-raw,width=1280,height=720,framerate=30/1 \

@@ -23,15 +23,9 @@ sdk=${AWS_KVS_SDK_PREFIX:-$HOME/.cache/aws-kvs-sdk}
 work=$(mktemp -d)
 trap 'kill "$kvs_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-RUST_LOG=kvs_local=debug "$bin/kvs-local" --data-dir "$work/kvs" --no-iot >"$work/kvs.out" 2>"$work/kvs.err" &
-kvs_pid=$!
-for _ in $(seq 100); do grep -q '^control plane:' "$work/kvs.out" 2>/dev/null && break; sleep 0.1; done
-endpoint=$(sed -n 's/^control plane: //p' "$work/kvs.out")
-[ -n "$endpoint" ] || { cat "$work/kvs.err"; exit 1; }
-key_id=$(sed -n 's/^aws_access_key_id *= *//p' "$work/kvs/credentials")
-secret=$(sed -n 's/^aws_secret_access_key *= *//p' "$work/kvs/credentials")
-"$bin/kvs-e2ee-keys" generate --kind camera --out "$work/camera.key" >/dev/null 2>&1
-"$bin/kvs-e2ee-keys" generate --kind viewer --out "$work/viewer.key" >"$work/recipients.txt" 2>/dev/null
+export RUST_LOG=kvs_local=debug  # its PERSISTED lines time the first ack
+# shellcheck source=kvs-local.sh
+. "$(dirname "$0")/kvs-local.sh"
 
 export GST_PLUGIN_PATH="$bin:$sdk/gst" LD_LIBRARY_PATH="$sdk/gst${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export CONTROL_PLANE_URI=$endpoint AWS_ACCESS_KEY_ID=$key_id AWS_SECRET_ACCESS_KEY=$secret AWS_DEFAULT_REGION=us-east-1

@@ -105,11 +105,6 @@ impl CaBundle {
         })
     }
 
-    /// The file it was read from.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The PEM bytes.
     pub fn pem(&self) -> &[u8] {
         &self.pem
@@ -233,11 +228,6 @@ impl ClientConfig {
     /// Current credentials, e.g. to sign a PutMedia request.
     pub async fn credentials(&self) -> Result<Credentials, CredentialsError> {
         self.credentials.provide_credentials().await
-    }
-
-    /// The CA bundle trusted besides the system roots, if any.
-    pub fn ca_bundle(&self) -> Option<&CaBundle> {
-        self.ca_bundle.as_ref()
     }
 
     /// The PutMedia HTTP client ([`PutMediaConnection::http_client`]), trusting the same
