@@ -25,19 +25,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
+use kvs_e2ee_aws::StreamId;
+use kvs_e2ee_aws::ack::AckEventType;
+use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_aws::control::{self, DataApi};
+use kvs_e2ee_aws::getmedia::{StartSelector, get_media};
+use kvs_e2ee_aws::putmedia::{PutMediaConnection, PutMediaRequest};
 use kvs_e2ee_consumer::pipeline::{DEFAULT_MAX_BUFFERED_BYTES, Pipeline, PipelineConfig};
+use kvs_e2ee_envelope::{FrameCipher, OpenerConfig, SecretKey};
 use kvs_e2ee_keys::{Identity, KeyKind};
+use kvs_e2ee_mkv::{Demuxer, Event, Muxer, MuxerConfig, TrackEntry, TrackType};
 use kvs_e2ee_producer::engine::package::Packager;
 use kvs_e2ee_producer::media::{CODEC_ID_H264, MediaFrame, SourceEvent, TrackInfo};
 use kvs_e2ee_producer::source::MediaReader;
-use kvs_e2ee_shared::envelope::{FrameCipher, OpenerConfig, SecretKey};
-use kvs_e2ee_shared::kvs::StreamId;
-use kvs_e2ee_shared::kvs::ack::AckEventType;
-use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
-use kvs_e2ee_shared::kvs::control::{self, DataApi};
-use kvs_e2ee_shared::kvs::getmedia::{StartSelector, get_media};
-use kvs_e2ee_shared::kvs::putmedia::{PutMediaConnection, PutMediaRequest};
-use kvs_e2ee_shared::mkv::{Demuxer, Event, Muxer, MuxerConfig, TrackEntry, TrackType};
 use kvs_local::RunningServer;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -63,7 +63,7 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let want = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f));
-    kvs_e2ee_shared::kvs::config::install_crypto_provider();
+    kvs_e2ee_aws::config::install_crypto_provider();
     // kvs-local on its own worker thread; the client side (producer, reader) on this thread
     // only, so this thread's CPU time is the client's.
     let server_rt = tokio::runtime::Builder::new_multi_thread()

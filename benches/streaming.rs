@@ -15,10 +15,10 @@ use aws_lc_rs::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use bytes::BytesMut;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use kvs_e2ee_consumer::pipeline::{DEFAULT_MAX_BUFFERED_BYTES, Pipeline, PipelineConfig};
+use kvs_e2ee_envelope::{FrameCipher, OpenerConfig, SecretKey};
+use kvs_e2ee_mkv::{Muxer, MuxerConfig, TrackEntry};
 use kvs_e2ee_producer::engine::package::Packager;
 use kvs_e2ee_producer::media::{CODEC_ID_H264, MediaFrame, SourceEvent, TrackInfo};
-use kvs_e2ee_shared::envelope::{FrameCipher, OpenerConfig, SecretKey};
-use kvs_e2ee_shared::mkv::{Muxer, MuxerConfig, TrackEntry};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 

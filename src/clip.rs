@@ -5,7 +5,7 @@
 //! 578 KB; the command is in `producer/tests/data/README.md`) and compiled into the demo so
 //! `cargo run --bin kvs-e2ee-demo` needs no file next to it.
 
-use kvs_e2ee_shared::mkv::{Demuxer, Event, MkvError, TrackEntry};
+use kvs_e2ee_mkv::{Demuxer, Event, MkvError, TrackEntry};
 
 /// The demo's sample clip (Matroska).
 pub const DEMO_CLIP: &[u8] = include_bytes!("../producer/tests/data/demo-clip.mkv");

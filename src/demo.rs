@@ -19,18 +19,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kvs_e2ee_aws::StreamId;
+use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_aws::control;
 use kvs_e2ee_consumer::run::{Config as ViewerConfig, Mode, OutputTarget, Start};
 use kvs_e2ee_consumer::{FailureKind, Outcome};
+use kvs_e2ee_envelope::FrameCipher;
 use kvs_e2ee_keys::{Identity, KeyKind, PairFiles};
+use kvs_e2ee_mkv::MkvError;
 use kvs_e2ee_producer::config::{
     Config as CameraConfig, Credentials as CameraCredentials, Input, IotConfig, Source,
 };
 use kvs_e2ee_producer::engine::{EngineConfig, EngineStats};
-use kvs_e2ee_shared::envelope::FrameCipher;
-use kvs_e2ee_shared::kvs::StreamId;
-use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
-use kvs_e2ee_shared::kvs::control;
-use kvs_e2ee_shared::mkv::MkvError;
 use kvs_local::iot::KeyType;
 use rand::rand_core::UnwrapErr;
 use rand::rngs::SysRng;

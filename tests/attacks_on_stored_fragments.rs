@@ -19,15 +19,15 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use kvs_e2ee::clip::{Clip, DEMO_CLIP};
+use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
 use kvs_e2ee_consumer::run::{Config, Mode, OutputTarget, Start};
 use kvs_e2ee_consumer::{FailureKind, Outcome};
+use kvs_e2ee_envelope::header::Header;
+use kvs_e2ee_envelope::{FrameCipher, PublicKey, SecretKey, SessionId};
 use kvs_e2ee_keys::{Identity, KeyKind};
+use kvs_e2ee_mkv::{Demuxer, Event, Muxer, MuxerConfig, TrackEntry};
 use kvs_e2ee_producer::config::{Config as CameraConfig, Credentials, Input, Source};
 use kvs_e2ee_producer::engine::EngineConfig;
-use kvs_e2ee_shared::envelope::header::Header;
-use kvs_e2ee_shared::envelope::{FrameCipher, PublicKey, SecretKey, SessionId};
-use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
-use kvs_e2ee_shared::mkv::{Demuxer, Event, Muxer, MuxerConfig, TrackEntry};
 use kvs_local::RunningServer;
 use kvs_local::media::store::{FragmentMeta, FragmentStore};
 use rand::rand_core::UnwrapErr;
@@ -98,7 +98,7 @@ fn identity(dir: &Path, kind: KeyKind, name: &str) -> Identity {
 }
 
 async fn make_baseline() -> Baseline {
-    kvs_e2ee_shared::kvs::config::install_crypto_provider();
+    kvs_e2ee_aws::config::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_owned();
     let camera = identity(&root, KeyKind::Camera, "camera.key");
@@ -267,7 +267,7 @@ impl Stored {
 
 /// The camera session a stored fragment's headers name.
 fn session_of(fragment: &Stored) -> SessionId {
-    let blobs = kvs_e2ee_shared::envelope::tags::decode_tags(&fragment.tags()).unwrap();
+    let blobs = kvs_e2ee_envelope::tags::decode_tags(&fragment.tags()).unwrap();
     let blob = blobs.into_iter().next().expect("a header").unwrap();
     Header::decode(&blob.bytes).unwrap().0.core.session
 }

@@ -26,11 +26,11 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use kvs_e2ee_shared::kvs::StreamId;
-use kvs_e2ee_shared::kvs::archive::{TimestampKind, get_media_for_fragment_list, list_fragments};
-use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
-use kvs_e2ee_shared::kvs::getmedia::{StartSelector, TAG_FRAGMENT_NUMBER, get_media};
-use kvs_e2ee_shared::mkv::{Demuxer, Event};
+use kvs_e2ee_aws::StreamId;
+use kvs_e2ee_aws::archive::{TimestampKind, get_media_for_fragment_list, list_fragments};
+use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_aws::getmedia::{StartSelector, TAG_FRAGMENT_NUMBER, get_media};
+use kvs_e2ee_mkv::{Demuxer, Event};
 use kvs_local::media::{MediaConfig, MediaPlane, PutMediaCounts};
 use kvs_local::{Config, RunningServer, Server};
 
@@ -165,7 +165,7 @@ struct Local {
 
 impl Local {
     async fn start() -> Self {
-        kvs_e2ee_shared::kvs::config::install_crypto_provider();
+        kvs_e2ee_aws::config::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         let plane = MediaPlane::new(MediaConfig::default());
         let mut config = Config::new(dir.path().join("kvs"));
@@ -393,7 +393,7 @@ async fn verify(local: &Local, stream: &str, tracks: &[(u64, &str)]) -> Verified
     );
     let numbers: Vec<String> = listed.iter().map(|f| f.number.clone()).collect();
     let mut gfl = Vec::new();
-    for chunk in numbers.chunks(kvs_e2ee_shared::kvs::archive::MAX_FRAGMENTS_PER_CALL) {
+    for chunk in numbers.chunks(kvs_e2ee_aws::archive::MAX_FRAGMENTS_PER_CALL) {
         let mut body = get_media_for_fragment_list(&archive, &id, chunk)
             .await
             .unwrap();
@@ -965,7 +965,7 @@ fn tag_names(nodes: &[Node], i: usize) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_put_media_body_has_pics_skeleton_on_the_same_input() {
     let Some(sdk) = sdk() else { return };
-    kvs_e2ee_shared::kvs::config::install_crypto_provider();
+    kvs_e2ee_aws::config::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("capture");
     let plane = MediaPlane::new(MediaConfig {
@@ -1035,7 +1035,7 @@ async fn our_put_media_body_has_pics_skeleton_on_the_same_input() {
         region: options.region.clone(),
         create_stream: Some(24),
         fragment_duration: Duration::from_secs(1),
-        frame_cipher: kvs_e2ee_shared::envelope::FrameCipher::ChaCha20Poly1305,
+        frame_cipher: kvs_e2ee_envelope::FrameCipher::ChaCha20Poly1305,
         buffer_size: 64 << 20,
         spool: None,
         stats_interval: None,

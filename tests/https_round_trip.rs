@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kvs_e2ee::clip::Clip;
+use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
 use kvs_e2ee_consumer::run::{Config, Mode, OutputTarget, Start};
+use kvs_e2ee_envelope::FrameCipher;
 use kvs_e2ee_keys::{Identity, KeyKind};
 use kvs_e2ee_producer::config::{Config as CameraConfig, Credentials, Input, Source};
 use kvs_e2ee_producer::engine::EngineConfig;
-use kvs_e2ee_shared::envelope::FrameCipher;
-use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
 use kvs_local::RunningServer;
 use rand::rand_core::UnwrapErr;
 use rand::rngs::SysRng;
@@ -45,7 +45,7 @@ fn identity(dir: &Path, kind: KeyKind, name: &str) -> Identity {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn camera_and_viewer_round_trip_the_clip_over_https() {
-    kvs_e2ee_shared::kvs::config::install_crypto_provider();
+    kvs_e2ee_aws::config::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let camera = identity(root, KeyKind::Camera, "camera.key");

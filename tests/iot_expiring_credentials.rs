@@ -8,16 +8,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_aws::iot::IotConfig as ProviderConfig;
 use kvs_e2ee_consumer::run::{Config, Mode, OutputTarget, Start};
+use kvs_e2ee_envelope::FrameCipher;
 use kvs_e2ee_keys::{Identity, KeyKind, PairFiles};
 use kvs_e2ee_producer::annexb::{AnnexBConfig, Codec, FrameRate};
 use kvs_e2ee_producer::config::{Config as CameraConfig, Credentials, Input, IotConfig, Source};
 use kvs_e2ee_producer::engine::EngineConfig;
 use kvs_e2ee_producer::media::SourceEvent;
 use kvs_e2ee_producer::source::MediaReader;
-use kvs_e2ee_shared::envelope::FrameCipher;
-use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
-use kvs_e2ee_shared::kvs::iot::IotConfig as ProviderConfig;
 use rand::rand_core::UnwrapErr;
 use rand::rngs::SysRng;
 use tokio::io::AsyncWriteExt;
@@ -90,7 +90,7 @@ async fn feed(mut pipe: tokio::io::DuplexStream) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_second_clip_with_credentials_expiring_every_three_seconds_arrives_whole() {
-    kvs_e2ee_shared::kvs::config::install_crypto_provider();
+    kvs_e2ee_aws::config::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let mut server_config = kvs_local::Config::new(dir.path().join("kvs"));
     server_config.credential_duration_override = Some(CREDENTIAL_LIFETIME);
@@ -104,7 +104,7 @@ async fn thirty_second_clip_with_credentials_expiring_every_three_seconds_arrive
     };
     // The account owner creates the stream; the camera's role may only write it.
     let admin_client = ClientConfig::load(admin.clone()).await.unwrap();
-    kvs_e2ee_shared::kvs::control::create_stream(
+    kvs_e2ee_aws::control::create_stream(
         &admin_client.control_client(),
         STREAM,
         24,

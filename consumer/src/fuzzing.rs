@@ -2,7 +2,7 @@
 //! stable proptest in `consumer/tests/robustness.rs`: the pipeline on arbitrary GetMedia
 //! bytes must never panic.
 
-use kvs_e2ee_shared::envelope::{OpenerConfig, SecretKey};
+use kvs_e2ee_envelope::{OpenerConfig, SecretKey};
 
 use crate::pipeline::{Pipeline, PipelineConfig};
 

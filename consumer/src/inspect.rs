@@ -8,13 +8,13 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use kvs_e2ee_shared::envelope::Tag;
-use kvs_e2ee_shared::envelope::header::{Header, RecordKind};
-use kvs_e2ee_shared::envelope::tags;
-use kvs_e2ee_shared::kvs::getmedia::{
+use kvs_e2ee_aws::getmedia::{
     TAG_CONTINUATION_TOKEN, TAG_FRAGMENT_NUMBER, TAG_PRODUCER_TIMESTAMP, TAG_SERVER_TIMESTAMP,
 };
-use kvs_e2ee_shared::mkv::{Demuxer, Event, TagValue};
+use kvs_e2ee_envelope::Tag;
+use kvs_e2ee_envelope::header::{Header, RecordKind};
+use kvs_e2ee_envelope::tags;
+use kvs_e2ee_mkv::{Demuxer, Event, TagValue};
 
 use crate::pipeline::PipelineError;
 

@@ -9,7 +9,7 @@
 //!
 //! ```
 //! use kvs_e2ee_consumer::pipeline::{Pipeline, PipelineConfig, DEFAULT_MAX_BUFFERED_BYTES};
-//! use kvs_e2ee_shared::envelope::{OpenerConfig, SecretKey};
+//! use kvs_e2ee_envelope::{OpenerConfig, SecretKey};
 //! # let mut rng = rand::rngs::StdRng::seed_from_u64(1);
 //! # use rand::SeedableRng;
 //! let viewer = SecretKey::generate(&mut rng);

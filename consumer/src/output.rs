@@ -4,8 +4,8 @@
 use std::io::Write;
 
 use bytes::BytesMut;
-use kvs_e2ee_shared::envelope::TrackCodecData;
-use kvs_e2ee_shared::mkv::{AudioSettings, MkvError, Muxer, MuxerConfig, TrackEntry};
+use kvs_e2ee_envelope::TrackCodecData;
+use kvs_e2ee_mkv::{AudioSettings, MkvError, Muxer, MuxerConfig, TrackEntry};
 
 /// Why the output could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -151,7 +151,7 @@ impl<W: Write> MkvOutput<W> {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use kvs_e2ee_shared::mkv::{CODEC_AAC, Demuxer, Event, TrackType};
+    use kvs_e2ee_mkv::{CODEC_AAC, Demuxer, Event, TrackType};
 
     use super::*;
 

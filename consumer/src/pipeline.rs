@@ -1,7 +1,7 @@
 //! The verify-and-decrypt pipeline: KVS MKV bytes in, in chunks of any size (GetMedia sends
 //! several segments back to back), verified frames out as a playable MKV.
 //!
-//! It follows the consumer call order of `kvs_e2ee_shared::envelope`: consecutive `Tags`
+//! It follows the consumer call order of `kvs_e2ee_envelope`: consecutive `Tags`
 //! elements are gathered and handed to the opener together (a header's chunks may travel in
 //! separate `Tags` elements); a cluster whose header is known is opened frame by frame as
 //! the bytes arrive (live order); one whose header comes after it (archive, or a read that
@@ -11,15 +11,15 @@
 use std::collections::VecDeque;
 use std::io::Write;
 
-use kvs_e2ee_shared::envelope::{
-    ChainEvent, Disposition, FragmentOpener, KeyId, OpenError, OpenerConfig, SessionId, Tag,
-    TagEvent, TrackCodecData,
-};
-use kvs_e2ee_shared::kvs::getmedia::{
+use kvs_e2ee_aws::getmedia::{
     TAG_CONTINUATION_TOKEN, TAG_ERROR_CODE, TAG_ERROR_ID, TAG_FRAGMENT_NUMBER,
     TAG_MILLIS_BEHIND_NOW, TAG_PRODUCER_TIMESTAMP,
 };
-use kvs_e2ee_shared::mkv::{
+use kvs_e2ee_envelope::{
+    ChainEvent, Disposition, FragmentOpener, KeyId, OpenError, OpenerConfig, SessionId, Tag,
+    TagEvent, TrackCodecData,
+};
+use kvs_e2ee_mkv::{
     DEFAULT_TIMECODE_SCALE_NS, Demuxer, Event, Frame, MkvError, TagValue, TrackEntry,
 };
 

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use kvs_e2ee_shared::envelope::{KeyId, OpenError, SessionId};
+use kvs_e2ee_envelope::{KeyId, OpenError, SessionId};
 
 /// Where in the stream something happened: as much as is known of the fragment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -9,13 +9,13 @@ use std::path::PathBuf;
 use std::pin::pin;
 use std::time::{Duration, SystemTime};
 
-use kvs_e2ee_shared::envelope::{OpenerConfig, PublicKey, SecretKey};
-use kvs_e2ee_shared::kvs::StreamId;
-use kvs_e2ee_shared::kvs::archive::{self, MAX_FRAGMENTS_PER_CALL, TimestampKind};
-use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigError, ConfigOptions};
-use kvs_e2ee_shared::kvs::control::{DataApi, get_data_endpoint};
-use kvs_e2ee_shared::kvs::error::ApiError;
-use kvs_e2ee_shared::kvs::getmedia::{MediaStream, StartSelector, get_media};
+use kvs_e2ee_aws::StreamId;
+use kvs_e2ee_aws::archive::{self, MAX_FRAGMENTS_PER_CALL, TimestampKind};
+use kvs_e2ee_aws::config::{ClientConfig, ConfigError, ConfigOptions};
+use kvs_e2ee_aws::control::{DataApi, get_data_endpoint};
+use kvs_e2ee_aws::error::ApiError;
+use kvs_e2ee_aws::getmedia::{MediaStream, StartSelector, get_media};
+use kvs_e2ee_envelope::{OpenerConfig, PublicKey, SecretKey};
 use tokio::time::Instant;
 
 use crate::inspect::Inspector;

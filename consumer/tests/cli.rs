@@ -107,7 +107,7 @@ fn cli_refuses_camera_key_as_viewer_identity() {
 async fn cli_names_a_stream_that_does_not_exist() {
     let k = key_files(4);
     let data = tempfile::tempdir().unwrap();
-    kvs_e2ee_shared::kvs::config::install_crypto_provider();
+    kvs_e2ee_aws::config::install_crypto_provider();
     let server = kvs_local::Server::start(kvs_local::Config::new(data.path()))
         .await
         .unwrap();

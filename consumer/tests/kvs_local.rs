@@ -12,14 +12,14 @@ use std::time::{Duration, SystemTime};
 
 use bytes::BytesMut;
 use common::*;
+use kvs_e2ee_aws::StreamId;
+use kvs_e2ee_aws::ack::AckEventType;
+use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_aws::putmedia::{PutMediaConnection, PutMediaRequest, TimecodeType};
 use kvs_e2ee_consumer::report::FailureKind;
 use kvs_e2ee_consumer::{Config, Mode, OutputTarget, Start};
-use kvs_e2ee_shared::envelope::{PublicKey, SecretKey};
-use kvs_e2ee_shared::kvs::StreamId;
-use kvs_e2ee_shared::kvs::ack::AckEventType;
-use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
-use kvs_e2ee_shared::kvs::putmedia::{PutMediaConnection, PutMediaRequest, TimecodeType};
-use kvs_e2ee_shared::mkv::{Muxer, MuxerConfig};
+use kvs_e2ee_envelope::{PublicKey, SecretKey};
+use kvs_e2ee_mkv::{Muxer, MuxerConfig};
 use kvs_local::RunningServer;
 use kvs_local::faults::{Fault, FaultScope};
 use kvs_local::media::{MediaConfig, MediaPlane};
@@ -48,7 +48,7 @@ fn options(server: &RunningServer) -> ConfigOptions {
 
 /// kvs-local with a stream holding one closed, sealed 5-fragment session.
 async fn setup(seed: u64) -> Setup {
-    kvs_e2ee_shared::kvs::config::install_crypto_provider();
+    kvs_e2ee_aws::config::install_crypto_provider();
     let data = tempfile::tempdir().unwrap();
     let mut config = kvs_local::Config::new(data.path());
     config.data_plane = Some(Arc::new(MediaPlane::new(MediaConfig {
@@ -58,7 +58,7 @@ async fn setup(seed: u64) -> Setup {
     })));
     let server = kvs_local::Server::start(config).await.unwrap();
     let client = ClientConfig::load(options(&server)).await.unwrap();
-    kvs_e2ee_shared::kvs::control::create_stream(&client.control_client(), STREAM, 24, None)
+    kvs_e2ee_aws::control::create_stream(&client.control_client(), STREAM, 24, None)
         .await
         .unwrap();
     let keys = key_files(seed);
@@ -463,8 +463,8 @@ fn cluster_data(put: &[Item], fragment: usize, frame: usize) -> Vec<u8> {
 
 /// The whole GetMedia response from the earliest fragment (ends when kvs-local goes idle).
 async fn raw_get_media(s: &Setup) -> Vec<u8> {
-    use kvs_e2ee_shared::kvs::control::{DataApi, get_data_endpoint};
-    use kvs_e2ee_shared::kvs::getmedia::{StartSelector, get_media};
+    use kvs_e2ee_aws::control::{DataApi, get_data_endpoint};
+    use kvs_e2ee_aws::getmedia::{StartSelector, get_media};
     let client = ClientConfig::load(options(&s.server)).await.unwrap();
     let stream = StreamId::Name(STREAM.into());
     let endpoint = get_data_endpoint(&client.control_client(), &stream, DataApi::GetMedia)
@@ -505,7 +505,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 /// start: the output has every frame exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_resumes_live_getmedia_cut_mid_fragment() {
-    kvs_e2ee_shared::kvs::config::install_crypto_provider();
+    kvs_e2ee_aws::config::install_crypto_provider();
     let mut resumed_somewhere = false;
     // The cut must land inside a cluster that is still arriving; offsets around fragment 1.
     for (n, cut) in [2_880u64, 2_960, 3_040].into_iter().enumerate() {
@@ -518,7 +518,7 @@ async fn consumer_resumes_live_getmedia_cut_mid_fragment() {
         })));
         let server = kvs_local::Server::start(local).await.unwrap();
         let client = ClientConfig::load(options(&server)).await.unwrap();
-        kvs_e2ee_shared::kvs::control::create_stream(&client.control_client(), STREAM, 24, None)
+        kvs_e2ee_aws::control::create_stream(&client.control_client(), STREAM, 24, None)
             .await
             .unwrap();
         let keys = key_files(20 + n as u64);
@@ -744,8 +744,8 @@ async fn consumer_live_read_stops_at_max_duration() {
 /// their first fragment from its own segment, where its header follows the cluster.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_starts_mid_session_by_fragment_number_and_time() {
-    use kvs_e2ee_shared::kvs::archive::{TimestampKind, list_fragments};
-    use kvs_e2ee_shared::kvs::control::{DataApi, get_data_endpoint};
+    use kvs_e2ee_aws::archive::{TimestampKind, list_fragments};
+    use kvs_e2ee_aws::control::{DataApi, get_data_endpoint};
     let s = setup(21).await;
     let client = ClientConfig::load(options(&s.server)).await.unwrap();
     let stream = StreamId::Name(STREAM.into());

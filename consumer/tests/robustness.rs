@@ -9,8 +9,8 @@ mod common;
 use common::*;
 use kvs_e2ee_consumer::pipeline::{DEFAULT_MAX_BUFFERED_BYTES, Pipeline, PipelineConfig};
 use kvs_e2ee_consumer::report::FailureKind;
+use kvs_e2ee_envelope::OpenerConfig;
 use kvs_e2ee_keys::{Identity, KeyKind};
-use kvs_e2ee_shared::envelope::OpenerConfig;
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -62,12 +62,12 @@ fn all_plaintexts() -> Vec<Vec<u8>> {
 
 /// Frames of an output that may end early (a stopped read).
 fn read_output_lenient(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let mut d = kvs_e2ee_shared::mkv::Demuxer::new();
+    let mut d = kvs_e2ee_mkv::Demuxer::new();
     d.push(bytes);
     let _ = d.finish();
     let mut out = Vec::new();
     while let Ok(Some(ev)) = d.next_event() {
-        if let kvs_e2ee_shared::mkv::Event::Frame(f) = ev {
+        if let kvs_e2ee_mkv::Event::Frame(f) = ev {
             out.push(f.data.to_vec());
         }
     }

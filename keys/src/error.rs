@@ -132,7 +132,7 @@ pub enum KeyError {
         /// 1-based line number of the first occurrence.
         first: usize,
         /// The key's id.
-        id: kvs_e2ee_shared::envelope::KeyId,
+        id: kvs_e2ee_envelope::KeyId,
     },
     /// A bare key text (not from a file) did not decode.
     #[error(transparent)]
@@ -156,7 +156,7 @@ pub enum KeyError {
         /// Its generation number.
         number: u32,
         /// Its key id.
-        id: kvs_e2ee_shared::envelope::KeyId,
+        id: kvs_e2ee_envelope::KeyId,
     },
     /// A newly generated key equals an existing generation (the RNG is broken).
     #[error("the new key equals an existing generation: the random number generator is broken")]

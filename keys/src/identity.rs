@@ -9,7 +9,7 @@
 use std::fmt;
 use std::path::Path;
 
-use kvs_e2ee_shared::envelope::{KeyId, PublicKey, SecretKey};
+use kvs_e2ee_envelope::{KeyId, PublicKey, SecretKey};
 use rand_core::CryptoRng;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;

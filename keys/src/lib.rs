@@ -36,7 +36,7 @@ pub mod text;
 pub use error::{KeyError, Result, TextError};
 pub use identity::{Generation, Identity, Status, parse_key_id};
 pub use kind::KeyKind;
-pub use kvs_e2ee_shared::envelope::{KeyId, PublicKey, SecretKey};
+pub use kvs_e2ee_envelope::{KeyId, PublicKey, SecretKey};
 pub use list::{KeyList, KeyListEntry};
 pub use pair::PairFiles;
 pub use text::{PublicKeyText, decode_public, encode_public};

@@ -14,7 +14,7 @@
 
 use std::path::Path;
 
-use kvs_e2ee_shared::envelope::{KeyId, PublicKey};
+use kvs_e2ee_envelope::{KeyId, PublicKey};
 
 use crate::error::{KeyError, Result};
 use crate::file::{self, MAX_LIST_BYTES};
@@ -232,7 +232,7 @@ mod tests {
     fn secret_key_pasted_into_list_is_refused_without_echoing_it() {
         let secret = crate::text::encode_secret(
             KeyKind::Viewer,
-            &kvs_e2ee_shared::envelope::SecretKey::from_bytes([5; 32]),
+            &kvs_e2ee_envelope::SecretKey::from_bytes([5; 32]),
         );
         let err = KeyList::parse(&secret, "recipients", KeyKind::Viewer).expect_err("secret");
         let msg = err.to_string();

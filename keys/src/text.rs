@@ -11,8 +11,8 @@ use std::str::FromStr;
 
 use bech32::primitives::decode::CheckedHrpstring;
 use bech32::{Bech32, Hrp};
-use kvs_e2ee_shared::envelope::key::KEY_LEN;
-use kvs_e2ee_shared::envelope::{PublicKey, SecretKey};
+use kvs_e2ee_envelope::key::KEY_LEN;
+use kvs_e2ee_envelope::{PublicKey, SecretKey};
 use zeroize::Zeroizing;
 
 use crate::error::TextError;

@@ -265,7 +265,7 @@ impl ConfigFile {
             }
         }
         for a in &self.role_aliases {
-            if !kvs_e2ee_shared::kvs::iot::wire::is_valid_role_alias(&a.name) {
+            if !kvs_e2ee_aws::iot::wire::is_valid_role_alias(&a.name) {
                 return Err(bad(format!(
                     "role alias {:?} is not [\\w=,@-]{{1,128}}",
                     a.name

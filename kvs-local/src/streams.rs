@@ -351,7 +351,7 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-pub use kvs_e2ee_shared::kvs::is_valid_stream_name;
+pub use kvs_e2ee_aws::is_valid_stream_name;
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,5 @@
 //! ListFragments and GetMediaForFragmentList through the real
-//! `aws-sdk-kinesisvideoarchivedmedia` client (`shared::kvs::archive`).
+//! `aws-sdk-kinesisvideoarchivedmedia` client (`kvs_e2ee_aws::archive`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -9,11 +9,11 @@ use std::time::{Duration, SystemTime};
 use common::media::{
     Frag, create_stream, describe, events_of, producer_mkv, put_media, start_media,
 };
-use kvs_e2ee_shared::kvs::StreamId;
-use kvs_e2ee_shared::kvs::archive::{TimestampKind, get_media_for_fragment_list, list_fragments};
-use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
-use kvs_e2ee_shared::kvs::getmedia::{TAG_CONTINUATION_TOKEN, TAG_FRAGMENT_NUMBER};
-use kvs_e2ee_shared::mkv::Event;
+use kvs_e2ee_aws::StreamId;
+use kvs_e2ee_aws::archive::{TimestampKind, get_media_for_fragment_list, list_fragments};
+use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_aws::getmedia::{TAG_CONTINUATION_TOKEN, TAG_FRAGMENT_NUMBER};
+use kvs_e2ee_mkv::Event;
 use kvs_local::RunningServer;
 
 async fn archive_client(server: &RunningServer) -> aws_sdk_kinesisvideoarchivedmedia::Client {

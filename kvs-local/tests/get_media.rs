@@ -1,5 +1,5 @@
 //! GetMedia through the real `aws-sdk-kinesisvideomedia` client
-//! (`shared::kvs::getmedia::get_media`): KVS's element order compared with the real
+//! (`kvs_e2ee_aws::getmedia::get_media`): KVS's element order compared with the real
 //! recording `tests/fixtures/kvs/test_mixed_tags.mkv`, every start selector, live frames
 //! flowing before their fragment is complete, stored fragments served after a restart,
 //! resuming after a dropped connection, and per-stream authorization of the data plane.
@@ -13,14 +13,14 @@ use bytes::{Bytes, BytesMut};
 use common::media::{
     Frag, create_stream, describe, events_of, payload, producer_mkv, put_media, start_media,
 };
-use kvs_e2ee_shared::kvs::StreamId;
-use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
-use kvs_e2ee_shared::kvs::getmedia::{
+use kvs_e2ee_aws::StreamId;
+use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_aws::getmedia::{
     StartSelector, TAG_CONTINUATION_TOKEN, TAG_FRAGMENT_NUMBER, TAG_PRODUCER_TIMESTAMP,
     TAG_SERVER_TIMESTAMP, get_media, parse_tag_timestamp,
 };
-use kvs_e2ee_shared::kvs::putmedia::{PutMediaConnection, PutMediaRequest};
-use kvs_e2ee_shared::mkv::{Demuxer, Event, Muxer, MuxerConfig, TrackEntry};
+use kvs_e2ee_aws::putmedia::{PutMediaConnection, PutMediaRequest};
+use kvs_e2ee_mkv::{Demuxer, Event, Muxer, MuxerConfig, TrackEntry};
 use kvs_local::RunningServer;
 use kvs_local::media::store::{FRAGMENTS_DIR, INDEX_FILE};
 

@@ -12,12 +12,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::media::{Frag, producer_mkv};
-use kvs_e2ee_shared::kvs::StreamId;
-use kvs_e2ee_shared::kvs::ack::AckEventType;
-use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigError, ConfigOptions, CredentialSource};
-use kvs_e2ee_shared::kvs::getmedia::{StartSelector, get_media};
-use kvs_e2ee_shared::kvs::putmedia::{PutMediaConnection, PutMediaRequest, TimecodeType};
-use kvs_e2ee_shared::mkv::{Demuxer, Event};
+use kvs_e2ee_aws::StreamId;
+use kvs_e2ee_aws::ack::AckEventType;
+use kvs_e2ee_aws::config::{ClientConfig, ConfigError, ConfigOptions, CredentialSource};
+use kvs_e2ee_aws::getmedia::{StartSelector, get_media};
+use kvs_e2ee_aws::putmedia::{PutMediaConnection, PutMediaRequest, TimecodeType};
+use kvs_e2ee_mkv::{Demuxer, Event};
 use kvs_local::media::{MediaConfig, MediaPlane};
 use kvs_local::{Config, RunningServer};
 

@@ -12,7 +12,7 @@ use aws_credential_types::Credentials;
 use aws_sdk_kinesisvideo::error::ProvideErrorMetadata as _;
 use aws_sdk_kinesisvideo::types::ApiName;
 use common::{admin, client, start, start_with, status};
-use kvs_e2ee_shared::kvs::iot::wire::{IotCredentialsResponse, IotErrorBody};
+use kvs_e2ee_aws::iot::wire::{IotCredentialsResponse, IotErrorBody};
 use kvs_local::iot::{KeyType, ProvisionedThing};
 use kvs_local::{Config, RunningServer};
 

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use common::media::{create_stream, put_media, start_media, stream_dir};
-use kvs_e2ee_shared::kvs::StreamId;
-use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
-use kvs_e2ee_shared::kvs::getmedia::{StartSelector, get_media};
-use kvs_e2ee_shared::mkv::{Demuxer, Event, Muxer, MuxerConfig, TrackEntry};
+use kvs_e2ee_aws::StreamId;
+use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_aws::getmedia::{StartSelector, get_media};
+use kvs_e2ee_mkv::{Demuxer, Event, Muxer, MuxerConfig, TrackEntry};
 use kvs_local::media::store::FRAGMENTS_DIR;
 
 fn have_tool(tool: &str, version_arg: &str) -> bool {

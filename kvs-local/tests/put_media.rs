@@ -1,4 +1,4 @@
-//! PutMedia through the real client (`shared::kvs::putmedia::PutMediaConnection`, signed
+//! PutMedia through the real client (`kvs_e2ee_aws::putmedia::PutMediaConnection`, signed
 //! like producer-c): ACK sequence and fragment numbers, storage as plain MKV files plus an
 //! index, rejection of invalid fragments with the real ErrorIds, restart persistence and
 //! the removal of a fragment left half-received by a crash.
@@ -9,9 +9,9 @@ mod common;
 use common::media::{
     Frag, create_stream, describe, events_of, producer_mkv, put_media, start_media, stream_dir,
 };
-use kvs_e2ee_shared::kvs::ack::{AckErrorId, AckEventType};
-use kvs_e2ee_shared::kvs::archive::cmp_fragment_numbers;
-use kvs_e2ee_shared::mkv::Event;
+use kvs_e2ee_aws::ack::{AckErrorId, AckEventType};
+use kvs_e2ee_aws::archive::cmp_fragment_numbers;
+use kvs_e2ee_mkv::Event;
 use kvs_local::faults::{Fault, FaultScope};
 use kvs_local::media::store::{FRAGMENTS_DIR, FragmentStore, INDEX_FILE};
 
@@ -191,20 +191,20 @@ fn long_frame(cluster: u64, timecode: u64) -> bytes::Bytes {
 async fn put_media_to_an_unknown_stream_is_refused_with_resource_not_found() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_media(dir.path()).await;
-    let mut req = kvs_e2ee_shared::kvs::putmedia::PutMediaRequest::new(
+    let mut req = kvs_e2ee_aws::putmedia::PutMediaRequest::new(
         server.data_endpoint_url(),
-        kvs_e2ee_shared::kvs::StreamId::Name("nope".into()),
+        kvs_e2ee_aws::StreamId::Name("nope".into()),
         std::time::SystemTime::now(),
         server.admin_credentials(),
         server.region(),
     );
     req.body_channel = 1;
-    let (_tx, mut acks) = kvs_e2ee_shared::kvs::putmedia::PutMediaConnection::open(req)
+    let (_tx, mut acks) = kvs_e2ee_aws::putmedia::PutMediaConnection::open(req)
         .await
         .unwrap();
     let err = acks.recv().await.unwrap().expect_err("refused");
     match err {
-        kvs_e2ee_shared::kvs::putmedia::PutMediaError::Service { error, .. } => {
+        kvs_e2ee_aws::putmedia::PutMediaError::Service { error, .. } => {
             assert_eq!(error.status, 404);
             assert_eq!(
                 error.error_type.as_deref(),
@@ -218,7 +218,7 @@ async fn put_media_to_an_unknown_stream_is_refused_with_resource_not_found() {
 
 #[tokio::test]
 async fn a_fragment_cut_off_mid_way_is_never_stored_and_idle_acks_keep_the_connection_alive() {
-    use kvs_e2ee_shared::kvs::putmedia::{PutMediaConnection, PutMediaRequest};
+    use kvs_e2ee_aws::putmedia::{PutMediaConnection, PutMediaRequest};
     let dir = tempfile::tempdir().unwrap();
     let server = start_media(dir.path()).await;
     create_stream(&server, "cam1").await;
@@ -233,7 +233,7 @@ async fn a_fragment_cut_off_mid_way_is_never_stored_and_idle_acks_keep_the_conne
     let open = || async {
         let req = PutMediaRequest::new(
             server.data_endpoint_url(),
-            kvs_e2ee_shared::kvs::StreamId::Name("cam1".into()),
+            kvs_e2ee_aws::StreamId::Name("cam1".into()),
             std::time::SystemTime::now(),
             server.admin_credentials(),
             server.region(),
@@ -279,7 +279,7 @@ async fn a_fragment_cut_off_mid_way_is_never_stored_and_idle_acks_keep_the_conne
 
 #[tokio::test]
 async fn relative_timecodes_count_from_the_start_header_and_a_deleted_stream_gets_4507() {
-    use kvs_e2ee_shared::kvs::putmedia::{PutMediaConnection, PutMediaRequest, TimecodeType};
+    use kvs_e2ee_aws::putmedia::{PutMediaConnection, PutMediaRequest, TimecodeType};
     use std::time::{Duration, SystemTime};
     let dir = tempfile::tempdir().unwrap();
     let server = start_media(dir.path()).await;
@@ -287,7 +287,7 @@ async fn relative_timecodes_count_from_the_start_header_and_a_deleted_stream_get
     let open = || async {
         let mut req = PutMediaRequest::new(
             server.data_endpoint_url(),
-            kvs_e2ee_shared::kvs::StreamId::Name("cam1".into()),
+            kvs_e2ee_aws::StreamId::Name("cam1".into()),
             SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_500),
             server.admin_credentials(),
             server.region(),
@@ -333,14 +333,14 @@ async fn relative_timecodes_count_from_the_start_header_and_a_deleted_stream_get
 
 #[tokio::test]
 async fn two_overlapping_connections_both_store_their_fragments() {
-    use kvs_e2ee_shared::kvs::putmedia::{PutMediaConnection, PutMediaRequest};
+    use kvs_e2ee_aws::putmedia::{PutMediaConnection, PutMediaRequest};
     let dir = tempfile::tempdir().unwrap();
     let server = start_media(dir.path()).await;
     create_stream(&server, "cam1").await;
     let open = || async {
         let req = PutMediaRequest::new(
             server.data_endpoint_url(),
-            kvs_e2ee_shared::kvs::StreamId::Name("cam1".into()),
+            kvs_e2ee_aws::StreamId::Name("cam1".into()),
             std::time::SystemTime::now(),
             server.admin_credentials(),
             server.region(),
@@ -379,7 +379,7 @@ async fn two_overlapping_connections_both_store_their_fragments() {
 
 #[tokio::test]
 async fn a_connection_over_the_configured_duration_gets_4003_at_the_next_fragment() {
-    use kvs_e2ee_shared::kvs::putmedia::{PutMediaConnection, PutMediaRequest};
+    use kvs_e2ee_aws::putmedia::{PutMediaConnection, PutMediaRequest};
     use kvs_local::media::{MediaConfig, MediaPlane};
     use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
@@ -392,7 +392,7 @@ async fn a_connection_over_the_configured_duration_gets_4003_at_the_next_fragmen
     create_stream(&server, "cam1").await;
     let req = PutMediaRequest::new(
         server.data_endpoint_url(),
-        kvs_e2ee_shared::kvs::StreamId::Name("cam1".into()),
+        kvs_e2ee_aws::StreamId::Name("cam1".into()),
         std::time::SystemTime::now(),
         server.admin_credentials(),
         server.region(),
@@ -422,12 +422,12 @@ async fn a_connection_over_the_configured_duration_gets_4003_at_the_next_fragmen
 }
 
 /// What PIC writes at the end of every upload (`Stream.c`): an end-of-fragment tag.
-const EOFR: &str = kvs_e2ee_shared::kvs::putmedia::tags::END_OF_FRAGMENT;
+const EOFR: &str = kvs_e2ee_aws::putmedia::tags::END_OF_FRAGMENT;
 
 fn tags_chunk(tags: &[(&str, &str)]) -> bytes::Bytes {
     let mut b = bytes::BytesMut::new();
     for (n, v) in tags {
-        kvs_e2ee_shared::mkv::elements::write_tag(&mut b, n, v);
+        kvs_e2ee_mkv::elements::write_tag(&mut b, n, v);
     }
     b.freeze()
 }
@@ -437,13 +437,13 @@ async fn open_put_media(
     server: &kvs_local::RunningServer,
     stream: &str,
 ) -> (
-    kvs_e2ee_shared::kvs::putmedia::PutMediaSender,
-    kvs_e2ee_shared::kvs::putmedia::AckStream,
+    kvs_e2ee_aws::putmedia::PutMediaSender,
+    kvs_e2ee_aws::putmedia::AckStream,
 ) {
-    use kvs_e2ee_shared::kvs::putmedia::{PutMediaConnection, PutMediaRequest, TimecodeType};
+    use kvs_e2ee_aws::putmedia::{PutMediaConnection, PutMediaRequest, TimecodeType};
     let mut req = PutMediaRequest::new(
         server.data_endpoint_url(),
-        kvs_e2ee_shared::kvs::StreamId::Name(stream.into()),
+        kvs_e2ee_aws::StreamId::Name(stream.into()),
         std::time::SystemTime::now(),
         server.admin_credentials(),
         server.region(),
@@ -454,8 +454,8 @@ async fn open_put_media(
 
 /// The next non-IDLE ACK, within 5 s.
 async fn next_ack(
-    acks: &mut kvs_e2ee_shared::kvs::putmedia::AckStream,
-) -> Option<kvs_e2ee_shared::kvs::ack::AckEvent> {
+    acks: &mut kvs_e2ee_aws::putmedia::AckStream,
+) -> Option<kvs_e2ee_aws::ack::AckEvent> {
     loop {
         let next = tokio::time::timeout(std::time::Duration::from_secs(5), acks.recv())
             .await
@@ -562,10 +562,10 @@ async fn a_body_of_header_and_end_of_fragment_tag_only_is_valid() {
     create_stream(&server, "cam1").await;
     // What PIC sends when a stream stops right after it opened a connection.
     let mut head = bytes::BytesMut::new();
-    let mut mux = kvs_e2ee_shared::mkv::Muxer::new(kvs_e2ee_shared::mkv::MuxerConfig::default());
+    let mut mux = kvs_e2ee_mkv::Muxer::new(kvs_e2ee_mkv::MuxerConfig::default());
     mux.write_header(
         &mut head,
-        &[kvs_e2ee_shared::mkv::TrackEntry::h264(1, 1).with_video(64, 48)],
+        &[kvs_e2ee_mkv::TrackEntry::h264(1, 1).with_video(64, 48)],
     )
     .unwrap();
     let body = [head.freeze(), tags_chunk(&[(EOFR, "")])];

@@ -7,8 +7,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kvs_e2ee_shared::envelope::FrameCipher;
-use kvs_e2ee_shared::kvs::settings;
+use kvs_e2ee_aws::settings;
+use kvs_e2ee_envelope::FrameCipher;
 
 use crate::annexb::{Codec, FrameRate};
 use crate::cli::{Cli, SourceFormat};
@@ -70,7 +70,7 @@ pub enum Input {
 /// The media source and how to read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// Matroska/WebM (read with `shared::mkv`); timestamps come from the file.
+    /// Matroska/WebM (read with `kvs_e2ee_mkv`); timestamps come from the file.
     Mkv(Input),
     /// H.264 or H.265 Annex-B; timestamps from the frame rate.
     AnnexB {
@@ -199,7 +199,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// KVS stream names: 1–256 characters of `[a-zA-Z0-9_.-]` (CreateStream API).
 fn validate_stream_name(name: &str) -> Result<(), ConfigError> {
-    if !kvs_e2ee_shared::kvs::is_valid_stream_name(name) {
+    if !kvs_e2ee_aws::is_valid_stream_name(name) {
         return Err(invalid(
             "--stream",
             format!("{name:?} is not a KVS stream name (1-256 of a-z A-Z 0-9 _ . -)"),
@@ -447,7 +447,7 @@ impl TryFrom<Cli> for Config {
             }
         }
         if let Some(region) = &cli.region
-            && !kvs_e2ee_shared::kvs::is_valid_region(region)
+            && !kvs_e2ee_aws::is_valid_region(region)
         {
             return Err(invalid(
                 "--region",

@@ -3,8 +3,8 @@
 //! persisted them (in memory or in a crash-safe on-disk spool).
 //!
 //! The [`engine`] drives these pieces:
-//! source ([`annexb`] or `shared::mkv`) → [`media::MediaFrame`] →
-//! [`fragmenter::Fragmenter`] → envelope + `shared::mkv::Muxer` →
+//! source ([`annexb`] or `kvs_e2ee_mkv`) → [`media::MediaFrame`] →
+//! [`fragmenter::Fragmenter`] → envelope + `kvs_e2ee_mkv::Muxer` →
 //! [`buffer::FragmentBuffer`] / [`spool::Spool`] → PutMedia.
 //!
 //! ```

@@ -1,4 +1,4 @@
-//! The media model every source (MKV via `shared::mkv`, H.264 Annex-B, GStreamer)
+//! The media model every source (MKV via `kvs_e2ee_mkv`, H.264 Annex-B, GStreamer)
 //! produces and the fragmenter consumes, so the engine is source-agnostic.
 
 use bytes::BytesMut;

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kvs_e2ee_keys::{Identity, KeyError, KeyKind, KeyList, PublicKey, SecretKey};
-use kvs_e2ee_shared::kvs::StreamId;
-use kvs_e2ee_shared::kvs::config::{
+use kvs_e2ee_aws::StreamId;
+use kvs_e2ee_aws::config::{
     ClientConfig, ConfigError as ClientConfigError, ConfigOptions, CredentialSource,
 };
-use kvs_e2ee_shared::kvs::control::{self, DataApi, StreamStatus};
-use kvs_e2ee_shared::kvs::error::{ApiError, ServiceErrorKind};
-use kvs_e2ee_shared::kvs::iot::{IotConfig as SharedIotConfig, IotError};
+use kvs_e2ee_aws::control::{self, DataApi, StreamStatus};
+use kvs_e2ee_aws::error::{ApiError, ServiceErrorKind};
+use kvs_e2ee_aws::iot::{IotConfig as SharedIotConfig, IotError};
+use kvs_e2ee_keys::{Identity, KeyError, KeyKind, KeyList, PublicKey, SecretKey};
 use tokio::sync::{Notify, mpsc};
 
 use crate::buffer::FragmentBuffer;

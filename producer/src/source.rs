@@ -1,5 +1,5 @@
 //! Media sources as [`SourceEvent`] streams: Matroska (file or stdin, via
-//! `shared::mkv::Demuxer`) and H.264/H.265 Annex-B (via [`crate::annexb`]),
+//! `kvs_e2ee_mkv::Demuxer`) and H.264/H.265 Annex-B (via [`crate::annexb`]),
 //! plus the task that pumps a source into the engine's bounded channel.
 //!
 //! **Timestamps of Matroska input.** KVS needs absolute timecodes. A file
@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use kvs_e2ee_shared::mkv::{Demuxer, Event, MkvError, TrackEntry, TrackType};
+use kvs_e2ee_mkv::{Demuxer, Event, MkvError, TrackEntry, TrackType};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{Notify, mpsc};
 

@@ -307,11 +307,11 @@ fn spooled_fragments_survive_sigkill_and_arrive_once_after_restart() {
             .fragments()
             .iter()
             .map(|m| {
-                let mut d = kvs_e2ee_shared::mkv::Demuxer::new();
+                let mut d = kvs_e2ee_mkv::Demuxer::new();
                 d.push(&store.read(m).unwrap());
                 loop {
                     match d.next_event().unwrap() {
-                        Some(kvs_e2ee_shared::mkv::Event::ClusterStart { timecode, .. }) => {
+                        Some(kvs_e2ee_mkv::Event::ClusterStart { timecode, .. }) => {
                             break timecode;
                         }
                         Some(_) => {}

@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use kvs_e2ee_keys::PairFiles;
-use kvs_e2ee_shared::mkv::{Demuxer, Event};
+use kvs_e2ee_mkv::{Demuxer, Event};
 use kvs_local::media::store::FragmentStore;
 use kvs_local::{RunningServer, Server};
 

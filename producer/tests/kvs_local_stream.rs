@@ -12,18 +12,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_envelope::{
+    ChainEvent, Disposition, FragmentOpener, OpenerConfig, PublicKey, TagEvent,
+};
 use kvs_e2ee_keys::{Identity, KeyKind, PairFiles, SecretKey};
+use kvs_e2ee_mkv::{Demuxer, Event};
 use kvs_e2ee_producer::cli::Cli;
 use kvs_e2ee_producer::config::Config;
 use kvs_e2ee_producer::engine::{EngineConfig, EngineStats};
 use kvs_e2ee_producer::media::SourceEvent;
 use kvs_e2ee_producer::run::{RunError, stream_source, stream_with};
 use kvs_e2ee_producer::source::MediaReader;
-use kvs_e2ee_shared::envelope::{
-    ChainEvent, Disposition, FragmentOpener, OpenerConfig, PublicKey, TagEvent,
-};
-use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
-use kvs_e2ee_shared::mkv::{Demuxer, Event};
 use kvs_local::faults::{Fault, FaultScope};
 use kvs_local::media::store::FragmentStore;
 use kvs_local::{RunningServer, Server};
@@ -425,7 +425,7 @@ async fn iot_credentials_expiring_every_two_seconds_lose_nothing() {
         .unwrap();
     let config = cam.config("iot-cam", &["--source", CLIP, "--fragment-duration", "1s"]);
     let expected = source_frames(&config).await;
-    let mut iot = kvs_e2ee_shared::kvs::iot::IotConfig::new(
+    let mut iot = kvs_e2ee_aws::iot::IotConfig::new(
         cam.server.iot_url().unwrap(),
         thing.role_alias.clone(),
         "iot-cam",
@@ -469,7 +469,7 @@ async fn iot_credentials_expiring_every_two_seconds_lose_nothing() {
 /// Creates `name` with the admin credentials (a camera may not create streams).
 async fn super_admin_create(cam: &Camera, name: &str) {
     let client = cam.client().await;
-    kvs_e2ee_shared::kvs::control::create_stream(&client.control_client(), name, 24, None)
+    kvs_e2ee_aws::control::create_stream(&client.control_client(), name, 24, None)
         .await
         .unwrap();
 }

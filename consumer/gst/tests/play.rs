@@ -7,10 +7,10 @@
 use std::time::Duration;
 
 use gst::prelude::*;
+use kvs_e2ee_aws::config::{ConfigOptions, CredentialSource};
 use kvs_e2ee_consumer::play::{PlayOptions, Player};
 use kvs_e2ee_consumer::run::{Config, Mode, OutputTarget, Start};
 use kvs_e2ee_keys::{Identity, KeyKind, KeyList, PairFiles};
-use kvs_e2ee_shared::kvs::config::{ConfigOptions, CredentialSource};
 use kvs_local::Server;
 
 const SOURCE: &str = "videotestsrc num-buffers=300 ! video/x-raw,width=160,height=120,framerate=30/1 \

@@ -9,10 +9,10 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use kvs_e2ee_aws::config::{ConfigOptions, CredentialSource};
+use kvs_e2ee_aws::iot::IotConfig;
 use kvs_e2ee_consumer::{Config, Mode, OutputTarget, Start, run};
 use kvs_e2ee_keys::{Identity, KeyKind, KeyList};
-use kvs_e2ee_shared::kvs::config::{ConfigOptions, CredentialSource};
-use kvs_e2ee_shared::kvs::iot::IotConfig;
 
 /// Exit code: something read did not verify (or the read stopped at a failure).
 const EXIT_NOT_VERIFIED: u8 = 1;

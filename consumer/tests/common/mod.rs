@@ -4,19 +4,19 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::BytesMut;
+use kvs_e2ee_aws::getmedia::{
+    TAG_CONTINUATION_TOKEN, TAG_FRAGMENT_NUMBER, TAG_MILLIS_BEHIND_NOW, TAG_PRODUCER_TIMESTAMP,
+};
 use kvs_e2ee_consumer::pipeline::{
     DEFAULT_MAX_BUFFERED_BYTES, Pipeline, PipelineConfig, PipelineError,
 };
 use kvs_e2ee_consumer::report::Summary;
-use kvs_e2ee_keys::PairFiles;
-use kvs_e2ee_shared::envelope::{
+use kvs_e2ee_envelope::{
     FrameCipher, OpenerConfig, PublicKey, SecretKey, SessionConfig, SessionSealer, Tag,
     TrackCodecData,
 };
-use kvs_e2ee_shared::kvs::getmedia::{
-    TAG_CONTINUATION_TOKEN, TAG_FRAGMENT_NUMBER, TAG_MILLIS_BEHIND_NOW, TAG_PRODUCER_TIMESTAMP,
-};
-use kvs_e2ee_shared::mkv::{CODEC_AAC, Demuxer, Event, Muxer, MuxerConfig, TrackEntry, TrackType};
+use kvs_e2ee_keys::PairFiles;
+use kvs_e2ee_mkv::{CODEC_AAC, Demuxer, Event, Muxer, MuxerConfig, TrackEntry, TrackType};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 

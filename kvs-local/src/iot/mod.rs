@@ -1,6 +1,6 @@
 //! The AWS IoT credentials provider stand-in: `GET /role-aliases/{alias}/credentials` over
 //! mutual TLS, with `x-amzn-iot-thingname`, answering the real JSON
-//! ([`kvs_e2ee_shared::kvs::iot::wire`]) and the real errors; plus device provisioning.
+//! ([`kvs_e2ee_aws::iot::wire`]) and the real errors; plus device provisioning.
 //!
 //! Error answers (awslabs `aws-iot-core-credential-provider-session-helper`, docs/dev_notes.md,
 //! responses captured from AWS):
@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
-use kvs_e2ee_shared::kvs::iot::wire::is_valid_role_alias;
+use kvs_e2ee_aws::iot::wire::is_valid_role_alias;
 use rustls_pki_types::CertificateDer;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

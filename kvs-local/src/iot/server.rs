@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use kvs_e2ee_shared::kvs::iot::wire::{IotCredentials, IotCredentialsResponse, THING_NAME_HEADER};
+use kvs_e2ee_aws::iot::wire::{IotCredentials, IotCredentialsResponse, THING_NAME_HEADER};
 use rustls_pki_types::CertificateDer;
 
 use crate::error::ApiError;

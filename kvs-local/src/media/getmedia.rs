@@ -1,5 +1,5 @@
 //! GetMedia: `POST /getMedia` with the SDK's JSON body
-//! (`shared::kvs::getmedia::GetMediaInput`), answered with an endless MKV stream: stored
+//! (`kvs_e2ee_aws::getmedia::GetMediaInput`), answered with an endless MKV stream: stored
 //! fragments from the start selector on, then live ones, the frames of a fragment being
 //! received flowing as they arrive.
 //!
@@ -16,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 use http::request::Parts;
 use http::{Request, Response};
 use hyper::body::Incoming;
-use kvs_e2ee_shared::kvs::getmedia::{
+use kvs_e2ee_aws::getmedia::{
     GetMediaInput, StartSelector, TAG_CONTINUATION_TOKEN, TAG_ERROR_CODE, TAG_ERROR_ID,
     TAG_FRAGMENT_NUMBER, TAG_MILLIS_BEHIND_NOW, TAG_PRODUCER_TIMESTAMP, TAG_SERVER_TIMESTAMP,
 };

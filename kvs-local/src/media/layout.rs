@@ -1,12 +1,12 @@
 //! The bytes kvs-local writes: a stored fragment's head (EBML header, Segment, Info,
 //! Tracks), its Cluster and blocks, and the `AWS_KINESISVIDEO_*` Tags GetMedia inserts —
 //! in the layout of the real GetMedia recordings (`tests/fixtures/kvs/test_mixed_tags.mkv`).
-//! Element writing goes through `shared::mkv::ebml`; nothing here parses.
+//! Element writing goes through `kvs_e2ee_mkv::ebml`; nothing here parses.
 
 use bytes::{BufMut, BytesMut};
-use kvs_e2ee_shared::mkv::ElementId;
-use kvs_e2ee_shared::mkv::Frame;
-use kvs_e2ee_shared::mkv::ebml;
+use kvs_e2ee_mkv::ElementId;
+use kvs_e2ee_mkv::Frame;
+use kvs_e2ee_mkv::ebml;
 
 /// SimpleBlock flags (Matroska: key `0x80`, invisible `0x08`, discardable `0x01`).
 const FLAG_KEY: u8 = 0x80;
@@ -16,7 +16,7 @@ const FLAG_DISCARDABLE: u8 = 0x01;
 /// EBML header as the KVS producer SDK writes it (DocType `matroska`, version 2) and the
 /// Segment header KVS sends (unknown size on 8 bytes, as in every real recording).
 pub fn write_segment_start(out: &mut BytesMut) {
-    kvs_e2ee_shared::mkv::mux::write_ebml_header(out);
+    kvs_e2ee_mkv::mux::write_ebml_header(out);
     ebml::write_unknown_size_header(out, ElementId::SEGMENT, 8);
 }
 
@@ -79,7 +79,7 @@ pub fn write_service_tags(out: &mut BytesMut, tags: &[(&str, &str)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kvs_e2ee_shared::mkv::{Demuxer, Event};
+    use kvs_e2ee_mkv::{Demuxer, Event};
 
     #[test]
     fn service_tags_match_the_recorded_bytes() {

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, StreamBody};
 use hyper::body::{Frame, Incoming};
-use kvs_e2ee_shared::kvs::ack::{AckEvent, AckEventType};
+use kvs_e2ee_aws::ack::{AckEvent, AckEventType};
 use tokio::sync::{mpsc, watch};
 
 use crate::error::ApiError;

@@ -1,8 +1,8 @@
 //! PutMedia: the long-lived chunked POST. The head is checked (SigV4 from headers, stream,
 //! authorization, faults) and a 200 with a streamed ACK body is answered at once; a task
-//! then reads the body, parses it incrementally with `shared::mkv::Demuxer`, validates
+//! then reads the body, parses it incrementally with `kvs_e2ee_mkv::Demuxer`, validates
 //! what KVS validates, stores complete fragments and writes ACK events
-//! (`shared::kvs::ack::AckEvent::encode_line`).
+//! (`kvs_e2ee_aws::ack::AckEvent::encode_line`).
 //!
 //! Fragment life: a Cluster starts a fragment (BUFFERING; it becomes the stream's live
 //! fragment that GetMedia readers follow); it is complete when the next Cluster starts or
@@ -18,12 +18,12 @@ use http::request::Parts;
 use http::{Request, Response};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
-use kvs_e2ee_shared::kvs::ack::{AckErrorId, AckEvent, AckEventType};
-use kvs_e2ee_shared::kvs::getmedia::parse_tag_timestamp;
-use kvs_e2ee_shared::kvs::putmedia::{TagRole, headers, tag_role};
-use kvs_e2ee_shared::mkv::elements::write_tag;
-use kvs_e2ee_shared::mkv::mux::{MAX_TAG_NAME_LEN, MAX_TAG_VALUE_LEN};
-use kvs_e2ee_shared::mkv::{Demuxer, Event, Frame, MkvError, SegmentInfo, SimpleTag, Tags, Tracks};
+use kvs_e2ee_aws::ack::{AckErrorId, AckEvent, AckEventType};
+use kvs_e2ee_aws::getmedia::parse_tag_timestamp;
+use kvs_e2ee_aws::putmedia::{TagRole, headers, tag_role};
+use kvs_e2ee_mkv::elements::write_tag;
+use kvs_e2ee_mkv::mux::{MAX_TAG_NAME_LEN, MAX_TAG_VALUE_LEN};
+use kvs_e2ee_mkv::{Demuxer, Event, Frame, MkvError, SegmentInfo, SimpleTag, Tags, Tracks};
 use tokio::sync::mpsc;
 
 use super::layout;

@@ -1,6 +1,6 @@
 //! Data-plane test helpers: a kvs-local with short data-plane timings, MKV built with the
 //! project's own muxer (the bytes the producer sends), and a PutMedia session through the
-//! real client `shared::kvs::putmedia::PutMediaConnection`.
+//! real client `kvs_e2ee_aws::putmedia::PutMediaConnection`.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
-use kvs_e2ee_shared::kvs::StreamId;
-use kvs_e2ee_shared::kvs::ack::{AckEvent, AckEventType};
-use kvs_e2ee_shared::kvs::putmedia::{PutMediaConnection, PutMediaRequest, TimecodeType};
-use kvs_e2ee_shared::mkv::{Demuxer, Event, Muxer, MuxerConfig, TrackEntry};
+use kvs_e2ee_aws::StreamId;
+use kvs_e2ee_aws::ack::{AckEvent, AckEventType};
+use kvs_e2ee_aws::putmedia::{PutMediaConnection, PutMediaRequest, TimecodeType};
+use kvs_e2ee_mkv::{Demuxer, Event, Muxer, MuxerConfig, TrackEntry};
 use kvs_local::media::{MediaConfig, MediaPlane};
 use kvs_local::{Config, RunningServer};
 

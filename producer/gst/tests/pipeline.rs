@@ -22,12 +22,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use gst::prelude::*;
+use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_aws::control;
 use kvs_e2ee_consumer::run::{Config as ViewerConfig, Mode, OutputTarget, Start};
+use kvs_e2ee_envelope::FrameCipher;
 use kvs_e2ee_keys::{Identity, KeyKind, KeyList};
-use kvs_e2ee_shared::envelope::FrameCipher;
-use kvs_e2ee_shared::kvs::config::{ClientConfig, ConfigOptions, CredentialSource};
-use kvs_e2ee_shared::kvs::control;
-use kvs_e2ee_shared::mkv::{Demuxer, Event};
+use kvs_e2ee_mkv::{Demuxer, Event};
 use kvs_local::faults::{Fault, FaultScope};
 use kvs_local::iot::KeyType;
 

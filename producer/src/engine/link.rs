@@ -1,18 +1,18 @@
 //! The engine's view of a PutMedia connection, as traits, so the
 //! retry/resend/buffer logic is written once against [`Connector`] and runs
-//! on the real client ([`KvsConnector`]: `shared::kvs::putmedia`) in
+//! on the real client ([`KvsConnector`]: `kvs_e2ee_aws::putmedia`) in
 //! production and on a scripted connection in unit tests.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use kvs_e2ee_shared::kvs::StreamId;
-use kvs_e2ee_shared::kvs::ack::AckEvent;
-use kvs_e2ee_shared::kvs::config::ClientConfig;
-use kvs_e2ee_shared::kvs::control::{self, DataApi};
-use kvs_e2ee_shared::kvs::error::ApiError;
-use kvs_e2ee_shared::kvs::putmedia::{
+use kvs_e2ee_aws::StreamId;
+use kvs_e2ee_aws::ack::AckEvent;
+use kvs_e2ee_aws::config::ClientConfig;
+use kvs_e2ee_aws::control::{self, DataApi};
+use kvs_e2ee_aws::error::ApiError;
+use kvs_e2ee_aws::putmedia::{
     AckStream, PutMediaConnection, PutMediaError, PutMediaRequest, PutMediaSender,
 };
 

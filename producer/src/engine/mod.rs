@@ -29,9 +29,9 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kvs_e2ee_shared::envelope::PublicKey;
-use kvs_e2ee_shared::kvs::ack::{AckErrorId, AckEvent, AckEventType};
-use kvs_e2ee_shared::kvs::putmedia::PutMediaError;
+use kvs_e2ee_aws::ack::{AckErrorId, AckEvent, AckEventType};
+use kvs_e2ee_aws::putmedia::PutMediaError;
+use kvs_e2ee_envelope::PublicKey;
 use rand_core::CryptoRng;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;

@@ -16,12 +16,12 @@
 //! once per connection, before that session's first fragment on it.
 
 use bytes::{Bytes, BytesMut};
-use kvs_e2ee_shared::envelope::{
+use kvs_e2ee_aws::putmedia;
+use kvs_e2ee_envelope::{
     FrameCipher, PublicKey, SealError, SecretKey, SessionConfig, SessionSealer, TAG_LEN,
     TrackCodecData,
 };
-use kvs_e2ee_shared::kvs::putmedia;
-use kvs_e2ee_shared::mkv::{MkvError, Muxer, MuxerConfig, TrackEntry, TrackType};
+use kvs_e2ee_mkv::{MkvError, Muxer, MuxerConfig, TrackEntry, TrackType};
 use rand_core::CryptoRng;
 
 use crate::fragmenter::{FragmentError, Fragmenter, FragmenterConfig, Placement};
@@ -376,8 +376,8 @@ mod tests {
 
     use super::*;
     use crate::media::CODEC_ID_H264;
-    use kvs_e2ee_shared::envelope::{Disposition, FragmentOpener, OpenerConfig};
-    use kvs_e2ee_shared::mkv::{Demuxer, Event};
+    use kvs_e2ee_envelope::{Disposition, FragmentOpener, OpenerConfig};
+    use kvs_e2ee_mkv::{Demuxer, Event};
     use rand::SeedableRng;
 
     pub(crate) fn video_track() -> TrackInfo {
@@ -482,9 +482,7 @@ mod tests {
         let events = opener.on_tags(&pending).unwrap();
         assert!(events.iter().any(|e| matches!(
             e,
-            kvs_e2ee_shared::envelope::TagEvent::Chain(
-                kvs_e2ee_shared::envelope::ChainEvent::SessionClosed { .. }
-            )
+            kvs_e2ee_envelope::TagEvent::Chain(kvs_e2ee_envelope::ChainEvent::SessionClosed { .. })
         )));
         assert_eq!(plain.len(), 30);
         assert_eq!(

@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use kvs_e2ee_shared::envelope::SecretKey;
-use kvs_e2ee_shared::kvs::ack::{AckEvent, AckEventType};
-use kvs_e2ee_shared::kvs::putmedia::{PutMediaError, ServiceError};
-use kvs_e2ee_shared::mkv::{Demuxer, Event};
+use kvs_e2ee_aws::ack::{AckEvent, AckEventType};
+use kvs_e2ee_aws::putmedia::{PutMediaError, ServiceError};
+use kvs_e2ee_envelope::SecretKey;
+use kvs_e2ee_mkv::{Demuxer, Event};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::sync::mpsc;

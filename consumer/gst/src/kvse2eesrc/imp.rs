@@ -11,7 +11,7 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::base_src::CreateSuccess;
 use gst_base::subclass::prelude::*;
-use kvs_e2ee_shared::kvs::settings::SecretText;
+use kvs_e2ee_aws::settings::SecretText;
 
 use super::CAT;
 use super::bridge::{Next, Session};

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use kvs_e2ee_aws::config::{ConfigOptions, CredentialSource};
+use kvs_e2ee_aws::settings::{self as common, SecretText, SettingError};
 use kvs_e2ee_consumer::run::{Config, DEFAULT_CATCH_UP_IDLE, Mode, OutputTarget, Start};
 use kvs_e2ee_keys::{Identity, KeyKind, KeyList};
-use kvs_e2ee_shared::kvs::config::{ConfigOptions, CredentialSource};
-use kvs_e2ee_shared::kvs::settings::{self as common, SecretText, SettingError};
 
 /// What the properties hold (see `imp.rs` for defaults and descriptions).
 /// The secret key and session token are [`SecretText`]: zeroized when

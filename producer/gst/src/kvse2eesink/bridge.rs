@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
+use kvs_e2ee_aws::config::{ClientConfig, install_crypto_provider};
+use kvs_e2ee_aws::error::ServiceErrorKind;
 use kvs_e2ee_producer::engine::{EngineConfig, EngineStats, SourceItem};
 use kvs_e2ee_producer::media::SourceEvent;
 use kvs_e2ee_producer::run::{RunError, prepare};
-use kvs_e2ee_shared::kvs::config::{ClientConfig, install_crypto_provider};
-use kvs_e2ee_shared::kvs::error::ServiceErrorKind;
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;

@@ -10,11 +10,11 @@ use std::sync::{LazyLock, Mutex, MutexGuard};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use kvs_e2ee_aws::settings::SecretText;
 use kvs_e2ee_producer::engine::EngineStats;
 use kvs_e2ee_producer::gst::audio::AudioInput;
 use kvs_e2ee_producer::gst::input::{Timeline, VideoInput};
 use kvs_e2ee_producer::media::{SourceEvent, TrackInfo};
-use kvs_e2ee_shared::kvs::settings::SecretText;
 use tokio::sync::watch;
 
 use super::bridge::{SendError, Session, SessionError};

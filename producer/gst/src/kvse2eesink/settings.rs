@@ -5,14 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use kvs_e2ee_aws::config::{ConfigOptions, CredentialSource};
+use kvs_e2ee_aws::iot::IotConfig;
+use kvs_e2ee_aws::settings::{self as common, SecretText, SettingError};
 use kvs_e2ee_keys::{Identity, KeyKind, KeyList};
 use kvs_e2ee_producer::config::{
     Config, Credentials, MAX_RETENTION_HOURS, MIN_BUFFER_BYTES, Source,
 };
 use kvs_e2ee_producer::fragmenter::KVS_MAX_FRAGMENT_DURATION_MS;
-use kvs_e2ee_shared::kvs::config::{ConfigOptions, CredentialSource};
-use kvs_e2ee_shared::kvs::iot::IotConfig;
-use kvs_e2ee_shared::kvs::settings::{self as common, SecretText, SettingError};
 
 /// Name of the `iot-certificate` structure, as `kvssink` expects it.
 pub(super) const IOT_STRUCTURE: &str = "iot-certificate";
@@ -99,7 +99,7 @@ impl Settings {
             .filter(|p| !p.is_empty())
             .map(std::path::PathBuf::from);
         if let Some(path) = &ca_bundle {
-            kvs_e2ee_shared::kvs::config::CaBundle::load(path)
+            kvs_e2ee_aws::config::CaBundle::load(path)
                 .map_err(|e| invalid("ca-bundle", e.to_string()))?;
         }
         let config = Config {

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use kvs_e2ee_aws::config::install_crypto_provider;
 use kvs_e2ee_keys::PairFiles;
-use kvs_e2ee_shared::kvs::config::install_crypto_provider;
 use kvs_local::{RunningServer, Server};
 
 /// A directory under `work` holding only this build's `library` (e.g.

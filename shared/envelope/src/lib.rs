@@ -1,0 +1,93 @@
+//! The kvs-e2ee encryption envelope (format v1, specified in `docs/FORMAT.md`).
+//!
+//! A camera seals every fragment (one Matroska Cluster) under a fresh content key `K`,
+//! wrapped for each viewer with HPKE Auth mode; headers travel as KVS fragment metadata
+//! (MKV `Tags`); each frame is sealed in place (ChaCha20-Poly1305, or AES-256-GCM where the
+//! CPU has AES instructions); a hash chain over fragments
+//! lets a viewer detect deletion, truncation, reordering, replay and splicing.
+//!
+//! # Producer
+//! ```
+//! # use kvs_e2ee_envelope::*;
+//! # let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+//! # use rand::SeedableRng;
+//! let camera = SecretKey::generate(&mut rng);
+//! let viewer = SecretKey::generate(&mut rng);
+//! let mut sealer = SessionSealer::new(
+//!     SessionConfig {
+//!         stream_name: "front-door".into(),
+//!         camera: camera.clone(),
+//!         recipients: vec![viewer.public_key()],
+//!         tracks: vec![TrackCodecData {
+//!             track_number: 1,
+//!             codec_private: vec![1, 0x64, 0, 0x1f],
+//!             video: Some((1280, 720)),
+//!             audio: None,
+//!         }],
+//!         frame_cipher: FrameCipher::fastest_here(),
+//!     },
+//!     &mut rng,
+//! )?;
+//! // Before each cluster: write these tags as one top-level Tags element.
+//! let tags = sealer.begin_fragment(1_000, &mut rng)?;
+//! let mut frame = b"h264 access unit".to_vec();
+//! sealer.seal_frame(1, 1_000, true, &mut frame)?; // frame is now ciphertext ‖ 16-byte tag
+//! // Graceful stop: write these tags after the last cluster.
+//! let end_tags = sealer.finish(&mut rng)?;
+//!
+//! // Viewer
+//! let mut opener = FragmentOpener::new(OpenerConfig {
+//!     stream_name: "front-door".into(),
+//!     identities: vec![viewer],
+//!     trusted_cameras: vec![camera.public_key()],
+//!     danger_accept_plaintext: false,
+//! });
+//! opener.on_tags(&tags)?;                 // HeaderVerified { codec data, … }
+//! let start = opener.begin_fragment(1_000)?; // on ClusterStart { timecode: 1000 }
+//! assert_eq!(start.disposition, Disposition::Release);
+//! let n = opener.open_frame(1, 1_000, true, &mut frame)?.expect("released");
+//! assert_eq!(&frame[..n], b"h264 access unit");
+//! opener.end_fragment();                  // on ClusterEnd
+//! let events = opener.on_tags(&end_tags)?; // … SessionClosed
+//! assert!(events.iter().any(|e| matches!(e, TagEvent::Chain(ChainEvent::SessionClosed { .. }))));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Consumer call order
+//! - `Tags` element → [`FragmentOpener::on_tags`] (ignores `AWS_KINESISVIDEO_*` and other
+//!   tags; verifies headers, unwraps `K`, returns [`TagEvent`]s or a typed [`OpenError`]).
+//! - `ClusterStart { timecode }` → if [`FragmentOpener::has_header_for`] it, call
+//!   [`FragmentOpener::begin_fragment`] and open each frame as it arrives (live). Otherwise
+//!   buffer the cluster's frames (bounded: one fragment) until the segment's trailing `Tags`
+//!   bring its header (archive / start anywhere), then begin and open them. If the segment
+//!   ends without one, `begin_fragment` returns [`OpenError::Unencrypted`].
+//! - each frame → [`FragmentOpener::open_frame`]: `Ok(Some(n))` release `data[..n]`;
+//!   `Ok(None)` drop silently (duplicate); `Err` never release.
+//! - `ClusterEnd` → [`FragmentOpener::end_fragment`]; end of stream → [`FragmentOpener::finish`].
+//! - the reader's own connection dropped inside a cluster and the resumed source sends that
+//!   cluster again from its start → [`FragmentOpener::restart_fragment`] (not
+//!   `begin_fragment`, which would call it a duplicate); skip the frames already released.
+//! - report every [`ChainEvent`] for which [`ChainEvent::is_alarm`] holds.
+//!
+//! # Layout
+//! - [`key`]: X25519 keys and key ids. [`kdf`]: labels and HKDF. [`wrap`]: HPKE Auth key wrap.
+//! - [`header`]: header core and stanzas, codec data (encode/decode). [`frame`]: frame AEAD.
+//! - [`tags`]: header ⇄ KVS tags. [`chain`]: completeness verifier.
+//! - [`seal`]: [`SessionSealer`] (camera). [`open`]: [`FragmentOpener`] (viewer).
+
+pub mod chain;
+pub mod frame;
+pub mod header;
+pub mod kdf;
+pub mod key;
+pub mod open;
+pub mod seal;
+pub mod tags;
+pub mod wrap;
+
+pub use chain::{ChainEvent, ChainVerifier, Disposition};
+pub use frame::{FrameCipher, TAG_LEN};
+pub use header::{SessionId, TrackCodecData};
+pub use key::{KeyId, PublicKey, SecretKey};
+pub use open::{FragmentInfo, FragmentOpener, FragmentStart, OpenError, OpenerConfig, TagEvent};
+pub use seal::{FrameBuffer, SealError, SessionConfig, SessionSealer, Tag};

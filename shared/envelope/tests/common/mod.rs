@@ -1,0 +1,1203 @@
+//! Shared by the envelope tests and the `gen-vectors` example: a deterministic camera
+//! session, a model of how KVS GetMedia returns it, a streaming reader that follows the
+//! consumer call order of `envelope`, and the attack cases with their expected outcomes.
+//!
+//! GetMedia model (reference README §Where the producer's own tags come back): segment N =
+//! [tags sent before cluster N, only for the first cluster of a session] + cluster N + the
+//! tags sent before cluster N+1 (or, after the last cluster, the tags written by `finish`).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use kvs_e2ee_envelope::{
+    ChainEvent, FragmentOpener, FrameCipher, OpenError, OpenerConfig, PublicKey, SecretKey,
+    SessionConfig, SessionSealer, TagEvent, TrackCodecData,
+};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+/// One frame as carried in a SimpleBlock.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Frame {
+    pub track: u64,
+    pub timecode: u64,
+    pub keyframe: bool,
+    #[serde(with = "hex_bytes")]
+    pub data: Vec<u8>,
+}
+
+/// A top-level element of the stream, as the reader sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Item {
+    Tags { tags: Vec<(String, String)> },
+    Cluster { timecode: u64, frames: Vec<Frame> },
+}
+
+pub type Segment = Vec<Item>;
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        hex::decode(s).map_err(serde::de::Error::custom)
+    }
+}
+
+pub const STREAM: &str = "front-door";
+pub const FRAGMENTS: usize = 5;
+pub const FRAMES: usize = 4;
+pub const BASE_TC: u64 = 10_000;
+
+/// Deterministic keys of one test world.
+pub struct World {
+    pub camera: SecretKey,
+    pub other_camera: SecretKey,
+    pub viewer: SecretKey,
+    pub second_viewer: SecretKey,
+    pub outsider: SecretKey,
+    pub rng: StdRng,
+}
+
+impl World {
+    pub fn new(seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        Self {
+            camera: SecretKey::generate(&mut rng),
+            other_camera: SecretKey::generate(&mut rng),
+            viewer: SecretKey::generate(&mut rng),
+            second_viewer: SecretKey::generate(&mut rng),
+            outsider: SecretKey::generate(&mut rng),
+            rng,
+        }
+    }
+
+    pub fn tracks() -> Vec<TrackCodecData> {
+        vec![
+            TrackCodecData {
+                track_number: 1,
+                // A real avcC shape: version, profile 100, compat, level 31, SPS/PPS.
+                codec_private: hex::decode(
+                    "0164001fffe1001a6764001facd9405005bb011000000300100000030320f183196001000568ebecb22c",
+                )
+                .unwrap(),
+                video: Some((1280, 720)),
+                audio: None,
+            },
+            TrackCodecData {
+                track_number: 2,
+                codec_private: vec![0x11, 0x90],
+                video: None,
+                audio: Some((48_000.0, 2)),
+            },
+        ]
+    }
+
+    pub fn sealer(&mut self, stream: &str, recipients: Vec<PublicKey>) -> SessionSealer {
+        self.sealer_with(stream, recipients, FrameCipher::ChaCha20Poly1305)
+    }
+
+    pub fn sealer_with(
+        &mut self,
+        stream: &str,
+        recipients: Vec<PublicKey>,
+        frame_cipher: FrameCipher,
+    ) -> SessionSealer {
+        SessionSealer::new(
+            SessionConfig {
+                stream_name: stream.into(),
+                camera: self.camera.clone(),
+                recipients,
+                tracks: Self::tracks(),
+                frame_cipher,
+            },
+            &mut self.rng,
+        )
+        .unwrap()
+    }
+
+    pub fn opener(&self, identity: &SecretKey, trusted: Vec<PublicKey>) -> FragmentOpener {
+        FragmentOpener::new(OpenerConfig {
+            stream_name: STREAM.into(),
+            identities: vec![identity.clone()],
+            trusted_cameras: trusted,
+            danger_accept_plaintext: false,
+        })
+    }
+}
+
+/// The plaintext of frame `i` of fragment `f` of a session labelled `label`.
+pub fn plaintext(label: &str, f: usize, i: usize) -> Vec<u8> {
+    format!("{label}: fragment {f} frame {i} payload").into_bytes()
+}
+
+pub fn frame_meta(base: u64, f: usize, i: usize) -> (u64, u64, bool) {
+    let track = if i == 2 { 2 } else { 1 };
+    (track, base + f as u64 * 1000 + i as u64 * 40, i == 0)
+}
+
+/// What the camera writes to PutMedia: `[Tags, Cluster]*` then the `finish` tags.
+/// `before_fragment(f, sealer)` runs before fragment `f` begins (e.g. to revoke a viewer).
+pub fn produce(
+    world: &mut World,
+    sealer: &mut SessionSealer,
+    label: &str,
+    base: u64,
+    fragments: usize,
+    finish: bool,
+    mut before_fragment: impl FnMut(usize, &mut SessionSealer),
+) -> Vec<Item> {
+    let mut out = Vec::new();
+    for f in 0..fragments {
+        before_fragment(f, sealer);
+        let tc = base + f as u64 * 1000;
+        let tags = sealer.begin_fragment(tc, &mut world.rng).unwrap();
+        out.push(Item::Tags { tags });
+        let mut frames = Vec::new();
+        for i in 0..FRAMES {
+            let (track, timecode, keyframe) = frame_meta(base, f, i);
+            let mut data = plaintext(label, f, i);
+            sealer
+                .seal_frame(track, timecode, keyframe, &mut data)
+                .unwrap();
+            frames.push(Frame {
+                track,
+                timecode,
+                keyframe,
+                data,
+            });
+        }
+        out.push(Item::Cluster {
+            timecode: tc,
+            frames,
+        });
+    }
+    if finish {
+        out.push(Item::Tags {
+            tags: sealer.finish(&mut world.rng).unwrap(),
+        });
+    }
+    out
+}
+
+/// KVS GetMedia: one segment per cluster (see the module docs).
+pub fn getmedia_segments(put: &[Item]) -> Vec<Segment> {
+    let mut segments: Vec<Segment> = Vec::new();
+    let mut leading: Option<Item> = None;
+    for item in put {
+        match item {
+            Item::Tags { .. } => match segments.last_mut() {
+                Some(seg) => seg.push(item.clone()),
+                None => leading = Some(item.clone()),
+            },
+            Item::Cluster { .. } => {
+                let mut seg = Vec::new();
+                if segments.is_empty()
+                    && let Some(t) = leading.take()
+                {
+                    seg.push(t);
+                }
+                seg.push(item.clone());
+                segments.push(seg);
+            }
+        }
+    }
+    segments
+}
+
+/// What a reader did with a stream.
+#[derive(Default, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    #[serde(with = "hex_list")]
+    pub released: Vec<Vec<u8>>,
+    pub events: Vec<String>,
+    pub errors: Vec<String>,
+}
+
+mod hex_list {
+    use serde::{Deserialize, Deserializer, Serializer, ser::SerializeSeq};
+    pub fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(v.len()))?;
+        for b in v {
+            seq.serialize_element(&hex::encode(b))?;
+        }
+        seq.end()
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        let v = Vec::<String>::deserialize(d)?;
+        v.into_iter()
+            .map(|s| hex::decode(s).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
+pub fn event_label(e: &ChainEvent) -> String {
+    match e {
+        ChainEvent::Started { seq, .. } => format!("started {seq}"),
+        ChainEvent::Continued { seq } => format!("continued {seq}"),
+        ChainEvent::Duplicate { seq } => format!("duplicate {seq}"),
+        ChainEvent::Replayed { seq, .. } => format!("replayed {seq}"),
+        ChainEvent::Gap { missing, .. } => format!("gap {}..{}", missing.start, missing.end),
+        ChainEvent::Reordered { seq } => format!("reordered {seq}"),
+        ChainEvent::Truncated {
+            seq,
+            expected,
+            seen,
+        } => format!("truncated {seq} {seen}/{expected}"),
+        ChainEvent::Mismatch { seq } => format!("mismatch {seq}"),
+        ChainEvent::Spliced { seq, .. } => format!("spliced {seq}"),
+        ChainEvent::NewSession {
+            previous_closed, ..
+        } => format!("new-session previous_closed={previous_closed}"),
+        ChainEvent::SessionClosed { last_seq, .. } => match last_seq {
+            Some(s) => format!("closed {s}"),
+            None => "closed none".into(),
+        },
+        ChainEvent::Unterminated { last_seq, .. } => format!("unterminated {last_seq}"),
+        other => format!("{other:?}"),
+    }
+}
+
+pub fn error_label(e: &OpenError) -> String {
+    match e {
+        OpenError::Tampered {
+            seq,
+            frame: Some(i),
+        } => format!("tampered {seq} frame {i}"),
+        OpenError::Tampered { seq, frame: None } => format!("tampered {seq} header"),
+        OpenError::Unencrypted { timecode } => format!("unencrypted {timecode}"),
+        OpenError::UnknownVersion { .. } => "unknown-version".into(),
+        OpenError::WrongStream { seq, .. } => format!("wrong-stream {seq}"),
+        OpenError::UntrustedCamera { seq, .. } => format!("untrusted-camera {seq}"),
+        OpenError::NotARecipient { seq, .. } => format!("not-a-recipient {seq}"),
+        OpenError::Malformed { .. } => "malformed".into(),
+        other => other.to_string(),
+    }
+}
+
+/// A streaming consumer that follows the documented call order, never buffering more than
+/// one cluster, and records everything it released.
+pub fn read(opener: &mut FragmentOpener, segments: &[Segment]) -> Outcome {
+    let mut out = Outcome::default();
+    for seg in segments {
+        let mut buffered: Option<(u64, Vec<Frame>)> = None;
+        for item in seg {
+            match item {
+                Item::Tags { tags } => {
+                    match opener.on_tags(tags) {
+                        Ok(events) => {
+                            for ev in events {
+                                if let TagEvent::Chain(c) = ev {
+                                    out.events.push(event_label(&c));
+                                }
+                            }
+                        }
+                        Err(e) => out.errors.push(error_label(&e)),
+                    }
+                    if let Some((tc, _)) = &buffered
+                        && opener.has_header_for(*tc)
+                    {
+                        let (tc, frames) = buffered.take().expect("checked above");
+                        open_cluster(opener, tc, &frames, &mut out);
+                    }
+                }
+                Item::Cluster { timecode, frames } => {
+                    if opener.has_header_for(*timecode) {
+                        open_cluster(opener, *timecode, frames, &mut out);
+                    } else {
+                        buffered = Some((*timecode, frames.clone()));
+                    }
+                }
+            }
+        }
+        if let Some((tc, frames)) = buffered.take() {
+            open_cluster(opener, tc, &frames, &mut out);
+        }
+    }
+    out.events.extend(opener.finish().iter().map(event_label));
+    out
+}
+
+fn open_cluster(opener: &mut FragmentOpener, tc: u64, frames: &[Frame], out: &mut Outcome) {
+    match opener.begin_fragment(tc) {
+        Err(e) => {
+            out.errors.push(error_label(&e));
+            return;
+        }
+        Ok(start) => out.events.extend(start.events.iter().map(event_label)),
+    }
+    for f in frames {
+        let mut data = f.data.clone();
+        match opener.open_frame(f.track, f.timecode, f.keyframe, &mut data) {
+            Ok(Some(n)) => out.released.push(data[..n].to_vec()),
+            Ok(None) => {}
+            Err(e) => out.errors.push(error_label(&e)),
+        }
+    }
+    out.events
+        .extend(opener.end_fragment().iter().map(event_label));
+}
+
+/// One attack (or baseline) case: inputs for a viewer and the outcome it must produce.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct VectorCase {
+    pub name: String,
+    pub proves: String,
+    pub seed: u64,
+    pub stream_name: String,
+    #[serde(with = "hex_bytes")]
+    pub viewer_secret_key: Vec<u8>,
+    #[serde(with = "hex_list")]
+    pub trusted_camera_public_keys: Vec<Vec<u8>>,
+    pub danger_accept_plaintext: bool,
+    /// Every plaintext the camera sealed (a released frame must be one of these).
+    #[serde(with = "hex_list")]
+    pub sealed_plaintexts: Vec<Vec<u8>>,
+    pub segments: Vec<Segment>,
+    pub expect: Outcome,
+}
+
+impl VectorCase {
+    pub fn opener(&self) -> FragmentOpener {
+        let sk: [u8; 32] = self.viewer_secret_key.as_slice().try_into().unwrap();
+        FragmentOpener::new(OpenerConfig {
+            stream_name: self.stream_name.clone(),
+            identities: vec![SecretKey::from_bytes(sk)],
+            trusted_cameras: self
+                .trusted_camera_public_keys
+                .iter()
+                .map(|k| PublicKey::from_bytes(k.as_slice().try_into().unwrap()))
+                .collect(),
+            danger_accept_plaintext: self.danger_accept_plaintext,
+        })
+    }
+}
+
+pub const SEED: u64 = 0x6b76_7365_3265_6565;
+
+fn all_plain(label: &str, fragments: usize) -> Vec<Vec<u8>> {
+    (0..fragments)
+        .flat_map(|f| (0..FRAMES).map(move |i| plaintext(label, f, i)))
+        .collect()
+}
+
+fn frames_of(label: &str, fs: &[usize]) -> Vec<Vec<u8>> {
+    fs.iter()
+        .flat_map(|&f| (0..FRAMES).map(move |i| plaintext(label, f, i)))
+        .collect()
+}
+
+fn labels(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn cluster_frames(seg: &mut Segment) -> &mut Vec<Frame> {
+    seg.iter_mut()
+        .find_map(|i| match i {
+            Item::Cluster { frames, .. } => Some(frames),
+            Item::Tags { .. } => None,
+        })
+        .expect("segment has a cluster")
+}
+
+/// Applies `f` to every tag value of header `seq` (all its copies) in `segments`.
+fn edit_header_tags(segments: &mut [Segment], seq: u64, f: impl Fn(&mut String, &mut String)) {
+    let prefix = format!("kvs-e2ee.v1.{seq}.");
+    for seg in segments {
+        for item in seg {
+            if let Item::Tags { tags } = item {
+                for (name, value) in tags.iter_mut() {
+                    if name.starts_with(&prefix) {
+                        f(name, value);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The whole header `seq` as the tags carry it, in the first `Tags` element holding it.
+fn header_bytes(segments: &[Segment], seq: u64) -> Vec<u8> {
+    use base64::Engine;
+    let prefix = format!("kvs-e2ee.v1.{seq}.");
+    for seg in segments {
+        for item in seg {
+            if let Item::Tags { tags } = item {
+                let mut chunks: Vec<(u32, &String)> = tags
+                    .iter()
+                    .filter_map(|(n, v)| Some((n.strip_prefix(&prefix)?.parse().ok()?, v)))
+                    .collect();
+                if chunks.is_empty() {
+                    continue;
+                }
+                chunks.sort();
+                let e = base64::engine::general_purpose::STANDARD;
+                return chunks
+                    .iter()
+                    .flat_map(|(_, v)| e.decode(v.as_bytes()).unwrap())
+                    .collect();
+            }
+        }
+    }
+    panic!("no header {seq}");
+}
+
+/// Replaces header `seq` with `bytes` (same length) wherever a `Tags` element carries it.
+fn replace_header(segments: &mut [Segment], seq: u64, bytes: &[u8]) {
+    let prefix = format!("kvs-e2ee.v1.{seq}.");
+    let new = kvs_e2ee_envelope::tags::encode_header(seq, bytes).unwrap();
+    for seg in segments {
+        for item in seg {
+            if let Item::Tags { tags } = item {
+                for (name, value) in tags.iter_mut() {
+                    if name.starts_with(&prefix) {
+                        let (_, v) = new.iter().find(|(n, _)| n == name).unwrap();
+                        *value = v.clone();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Offset of the stream name in a header core: version, kind, frame cipher, name length.
+pub const CORE_NAME_OFFSET: usize = 1 + 1 + 1 + 2;
+/// Offset of the frame cipher id in a header core.
+pub const CORE_CIPHER_OFFSET: usize = 2;
+
+/// The baseline session and every case derived from it.
+pub fn all_cases() -> Vec<VectorCase> {
+    let mut w = World::new(SEED);
+    let recipients = vec![w.viewer.public_key(), w.second_viewer.public_key()];
+    let mut sealer = w.sealer(STREAM, recipients.clone());
+    let put = produce(
+        &mut w,
+        &mut sealer,
+        "A",
+        BASE_TC,
+        FRAGMENTS,
+        true,
+        |_, _| {},
+    );
+    let base = getmedia_segments(&put);
+
+    // A second session of the same camera and stream (camera restart).
+    let mut sealer_b = w.sealer(STREAM, recipients.clone());
+    let seg_b = getmedia_segments(&produce(
+        &mut w,
+        &mut sealer_b,
+        "B",
+        50_000,
+        3,
+        true,
+        |_, _| {},
+    ));
+    // A session of the same camera for another stream.
+    let mut sealer_c = w.sealer("back-door", recipients.clone());
+    let seg_c = getmedia_segments(&produce(
+        &mut w,
+        &mut sealer_c,
+        "C",
+        60_000,
+        3,
+        true,
+        |_, _| {},
+    ));
+    // A session whose second viewer is revoked before fragment 2.
+    let mut sealer_r = w.sealer(STREAM, recipients.clone());
+    let keep = vec![w.viewer.public_key()];
+    let seg_r = getmedia_segments(&produce(
+        &mut w,
+        &mut sealer_r,
+        "R",
+        70_000,
+        4,
+        true,
+        |f, s| {
+            if f == 2 {
+                s.set_recipients(keep.clone()).unwrap();
+            }
+        },
+    ));
+
+    // The baseline session again under AES-256-GCM frames.
+    let mut sealer_g = w.sealer_with(STREAM, recipients.clone(), FrameCipher::Aes256Gcm);
+    let seg_g = getmedia_segments(&produce(
+        &mut w,
+        &mut sealer_g,
+        "G",
+        80_000,
+        FRAGMENTS,
+        true,
+        |_, _| {},
+    ));
+
+    let plain_a = all_plain("A", FRAGMENTS);
+    let all_a: Vec<usize> = (0..FRAGMENTS).collect();
+    let mk = |name: &str,
+              proves: &str,
+              viewer: &SecretKey,
+              trusted: Vec<&SecretKey>,
+              danger: bool,
+              sealed: Vec<Vec<u8>>,
+              segments: Vec<Segment>,
+              released: Vec<Vec<u8>>,
+              events: &[&str],
+              errors: &[&str]| VectorCase {
+        name: name.into(),
+        proves: proves.into(),
+        seed: SEED,
+        stream_name: STREAM.into(),
+        viewer_secret_key: viewer.to_bytes().to_vec(),
+        trusted_camera_public_keys: trusted
+            .iter()
+            .map(|k| k.public_key().to_bytes().to_vec())
+            .collect(),
+        danger_accept_plaintext: danger,
+        sealed_plaintexts: sealed,
+        segments,
+        expect: Outcome {
+            released,
+            events: labels(events),
+            errors: labels(errors),
+        },
+    };
+    let normal = [
+        "started 0",
+        "continued 1",
+        "continued 2",
+        "continued 3",
+        "continued 4",
+        "closed 4",
+    ];
+    let without = |skip: (usize, usize)| -> Vec<Vec<u8>> {
+        (0..FRAGMENTS)
+            .flat_map(|f| (0..FRAMES).map(move |i| (f, i)))
+            .filter(|&p| p != skip)
+            .map(|(f, i)| plaintext("A", f, i))
+            .collect()
+    };
+    let v = &w.viewer;
+    let cam = &w.camera;
+    let mut cases = Vec::new();
+
+    cases.push(mk("session_roundtrip", "a live reader (GetMedia order) decrypts every frame as it arrives and sees a complete, closed chain", v, vec![cam], false, plain_a.clone(), base.clone(), frames_of("A", &all_a), &normal, &[]));
+
+    cases.push(mk("archive_start_at_fragment_2", "a reader that starts at fragment 2 decrypts it from its own segment (header after the cluster)", v, vec![cam], false, plain_a.clone(), base[2..].to_vec(), frames_of("A", &[2, 3, 4]), &["started 2", "continued 3", "continued 4", "closed 4"], &[]));
+
+    let mut s = base.clone();
+    cluster_frames(&mut s[1])[2].data[3] ^= 0x01;
+    cases.push(mk(
+        "frame_bit_flipped",
+        "one flipped ciphertext bit is caught by that frame's tag; nothing of it is released",
+        v,
+        vec![cam],
+        false,
+        plain_a.clone(),
+        s,
+        without((1, 2)),
+        &normal,
+        &["tampered 1 frame 2"],
+    ));
+
+    let mut s = base.clone();
+    let d = &mut cluster_frames(&mut s[1])[2].data;
+    let last = d.len() - 1;
+    d[last] ^= 0x80;
+    cases.push(mk(
+        "frame_tag_flipped",
+        "a flipped tag byte fails the frame and the next header's digest",
+        v,
+        vec![cam],
+        false,
+        plain_a.clone(),
+        s,
+        without((1, 2)),
+        &[
+            "started 0",
+            "continued 1",
+            "mismatch 1",
+            "continued 2",
+            "continued 3",
+            "continued 4",
+            "closed 4",
+        ],
+        &["tampered 1 frame 2"],
+    ));
+
+    let mut s = base.clone();
+    edit_header_tags(&mut s, 2, |name, value| {
+        if name.ends_with(".0") {
+            use base64::Engine;
+            let e = base64::engine::general_purpose::STANDARD;
+            let mut b = e.decode(value.as_bytes()).unwrap();
+            b[CORE_NAME_OFFSET + STREAM.len() + 8 + 3] ^= 0x01; // a session-id byte of the core
+            *value = e.encode(b);
+        }
+    });
+    cases.push(mk("header_byte_flipped", "a changed header byte fails the HPKE unwrap (the core is the HPKE info); its cluster is refused", v, vec![cam], false, plain_a.clone(), s, frames_of("A", &[0, 1, 3, 4]), &["started 0", "continued 1", "gap 2..3", "continued 4", "closed 4"], &["tampered 2 header", "tampered 2 header", "unencrypted 12000"]));
+
+    let mut s = base.clone();
+    {
+        // Move only the payloads: each slot keeps its track/timecode/flag, as a splicer would.
+        let fr = cluster_frames(&mut s[1]);
+        let one = fr[1].data.clone();
+        fr[1].data = fr[3].data.clone();
+        fr[3].data = one;
+    }
+    let released: Vec<Vec<u8>> = (0..FRAGMENTS)
+        .flat_map(|f| (0..FRAMES).map(move |i| (f, i)))
+        .filter(|&p| p != (1, 1) && p != (1, 3))
+        .map(|(f, i)| plaintext("A", f, i))
+        .collect();
+    cases.push(mk(
+        "frame_moved_to_other_index",
+        "frames swapped within a fragment fail (index is the nonce and in the AAD)",
+        v,
+        vec![cam],
+        false,
+        plain_a.clone(),
+        s,
+        released,
+        &[
+            "started 0",
+            "continued 1",
+            "mismatch 1",
+            "continued 2",
+            "continued 3",
+            "continued 4",
+            "closed 4",
+        ],
+        &["tampered 1 frame 1", "tampered 1 frame 3"],
+    ));
+
+    let mut s = base.clone();
+    let moved = cluster_frames(&mut s[1])[1].data.clone();
+    cluster_frames(&mut s[2])[1].data = moved;
+    cases.push(mk(
+        "frame_moved_to_other_fragment",
+        "a frame copied into another fragment fails (other frame key, header hash in the AAD)",
+        v,
+        vec![cam],
+        false,
+        plain_a.clone(),
+        s,
+        without((2, 1)),
+        &[
+            "started 0",
+            "continued 1",
+            "continued 2",
+            "mismatch 2",
+            "continued 3",
+            "continued 4",
+            "closed 4",
+        ],
+        &["tampered 2 frame 1"],
+    ));
+
+    let mut s = base.clone();
+    cluster_frames(&mut s[1])[1].track = 2;
+    cases.push(mk(
+        "frame_moved_to_other_track",
+        "a frame relabelled to another track fails (track number in the AAD)",
+        v,
+        vec![cam],
+        false,
+        plain_a.clone(),
+        s,
+        without((1, 1)),
+        &[
+            "started 0",
+            "continued 1",
+            "mismatch 1",
+            "continued 2",
+            "continued 3",
+            "continued 4",
+            "closed 4",
+        ],
+        &["tampered 1 frame 1"],
+    ));
+
+    let mut s = base.clone();
+    cluster_frames(&mut s[1])[1].timecode += 1;
+    cases.push(mk(
+        "frame_retimed",
+        "a frame given another timecode fails (absolute timecode in the AAD)",
+        v,
+        vec![cam],
+        false,
+        plain_a.clone(),
+        s,
+        without((1, 1)),
+        &[
+            "started 0",
+            "continued 1",
+            "mismatch 1",
+            "continued 2",
+            "continued 3",
+            "continued 4",
+            "closed 4",
+        ],
+        &["tampered 1 frame 1"],
+    ));
+
+    let mut s = base.clone();
+    cluster_frames(&mut s[1])[0].keyframe = false;
+    cases.push(mk(
+        "frame_keyframe_flag_flipped",
+        "clearing the key-frame flag fails the frame (flag in the AAD)",
+        v,
+        vec![cam],
+        false,
+        plain_a.clone(),
+        s,
+        without((1, 0)),
+        &[
+            "started 0",
+            "continued 1",
+            "mismatch 1",
+            "continued 2",
+            "continued 3",
+            "continued 4",
+            "closed 4",
+        ],
+        &["tampered 1 frame 0"],
+    ));
+
+    let mut s = base.clone();
+    let mut other = seg_c.clone();
+    cluster_frames(&mut s[1])[1].data = cluster_frames(&mut other[1])[1].data.clone();
+    cases.push(mk(
+        "frame_from_other_stream",
+        "a frame from the same camera's session on another stream fails",
+        v,
+        vec![cam],
+        false,
+        plain_a.clone(),
+        s,
+        without((1, 1)),
+        &[
+            "started 0",
+            "continued 1",
+            "mismatch 1",
+            "continued 2",
+            "continued 3",
+            "continued 4",
+            "closed 4",
+        ],
+        &["tampered 1 frame 1"],
+    ));
+
+    let mut s = base.clone();
+    s.remove(2);
+    cases.push(mk(
+        "fragment_missing",
+        "a deleted fragment is reported as a gap",
+        v,
+        vec![cam],
+        false,
+        plain_a.clone(),
+        s,
+        frames_of("A", &[0, 1, 3, 4]),
+        &[
+            "started 0",
+            "continued 1",
+            "gap 2..3",
+            "continued 4",
+            "closed 4",
+        ],
+        &[],
+    ));
+
+    let mut s = base.clone();
+    cluster_frames(&mut s[1]).pop();
+    cases.push(mk(
+        "fragment_truncated",
+        "frames cut from a fragment's end are reported when the next header arrives",
+        v,
+        vec![cam],
+        false,
+        plain_a.clone(),
+        s,
+        without((1, 3)),
+        &[
+            "started 0",
+            "continued 1",
+            "truncated 1 3/4",
+            "continued 2",
+            "continued 3",
+            "continued 4",
+            "closed 4",
+        ],
+        &[],
+    ));
+
+    let mut s = base.clone();
+    cluster_frames(&mut s[4]).pop();
+    cases.push(mk(
+        "session_tail_truncated",
+        "frames cut from the last fragment are reported by the end record",
+        v,
+        vec![cam],
+        false,
+        plain_a.clone(),
+        s,
+        without((4, 3)),
+        &[
+            "started 0",
+            "continued 1",
+            "continued 2",
+            "continued 3",
+            "continued 4",
+            "truncated 4 3/4",
+            "closed 4",
+        ],
+        &[],
+    ));
+
+    let mut s = base.clone();
+    s.pop();
+    cases.push(mk(
+        "session_end_missing",
+        "a stream that stops without the end record is reported unterminated",
+        v,
+        vec![cam],
+        false,
+        plain_a.clone(),
+        s,
+        frames_of("A", &[0, 1, 2, 3]),
+        &[
+            "started 0",
+            "continued 1",
+            "continued 2",
+            "continued 3",
+            "unterminated 3",
+        ],
+        &[],
+    ));
+
+    let mut s = base.clone();
+    s.swap(2, 3);
+    let released = frames_of("A", &[0, 1, 3, 2, 4]);
+    cases.push(mk(
+        "fragments_reordered",
+        "a fragment delivered after its successor is reported as reordered",
+        v,
+        vec![cam],
+        false,
+        plain_a.clone(),
+        s,
+        released,
+        &[
+            "started 0",
+            "continued 1",
+            "gap 2..3",
+            "reordered 2",
+            "continued 4",
+            "closed 4",
+        ],
+        &[],
+    ));
+
+    let s = vec![
+        base[0].clone(),
+        base[1].clone(),
+        base[2].clone(),
+        base[1].clone(),
+        base[2].clone(),
+        base[3].clone(),
+        base[4].clone(),
+    ];
+    cases.push(mk(
+        "fragment_duplicated",
+        "an identical re-send after a reconnect is dropped silently (released once)",
+        v,
+        vec![cam],
+        false,
+        plain_a.clone(),
+        s,
+        frames_of("A", &all_a),
+        &[
+            "started 0",
+            "continued 1",
+            "continued 2",
+            "duplicate 1",
+            "duplicate 2",
+            "continued 3",
+            "continued 4",
+            "closed 4",
+        ],
+        &[],
+    ));
+
+    let s = vec![
+        base[0].clone(),
+        base[1].clone(),
+        base[2].clone(),
+        base[3].clone(),
+        base[0].clone(),
+        base[4].clone(),
+    ];
+    cases.push(mk(
+        "fragment_replayed",
+        "an old fragment delivered again later is reported as a replay and not released",
+        v,
+        vec![cam],
+        false,
+        plain_a.clone(),
+        s,
+        frames_of("A", &all_a),
+        &[
+            "started 0",
+            "continued 1",
+            "continued 2",
+            "continued 3",
+            "replayed 0",
+            "continued 4",
+            "closed 4",
+        ],
+        &[],
+    ));
+
+    let mut s = base.clone();
+    s.insert(3, seg_b[1].clone());
+    let mut sealed = plain_a.clone();
+    sealed.extend(all_plain("B", 3));
+    let mut released = frames_of("A", &[0, 1, 2]);
+    released.extend(frames_of("B", &[1]));
+    released.extend(frames_of("A", &[3, 4]));
+    cases.push(mk(
+        "fragment_spliced_from_other_session",
+        "a fragment of another session of the same camera is reported as spliced",
+        v,
+        vec![cam],
+        false,
+        sealed,
+        s,
+        released,
+        &[
+            "started 0",
+            "continued 1",
+            "continued 2",
+            "spliced 1",
+            "spliced 3",
+            "continued 4",
+            "closed 4",
+        ],
+        &[],
+    ));
+
+    let mut s = base.clone();
+    s.insert(3, seg_c[1].clone());
+    cases.push(mk(
+        "fragment_spliced_from_other_stream",
+        "a fragment sealed for another stream is refused",
+        v,
+        vec![cam],
+        false,
+        plain_a.clone(),
+        s,
+        frames_of("A", &all_a),
+        &normal,
+        &["wrong-stream 1", "unencrypted 61000"],
+    ));
+
+    let mut s = base.clone();
+    let injected: Vec<Frame> = (0..2)
+        .map(|i| Frame {
+            track: 1,
+            timecode: 12_500 + i * 40,
+            keyframe: i == 0,
+            data: b"injected plaintext".to_vec(),
+        })
+        .collect();
+    s.insert(
+        3,
+        vec![Item::Cluster {
+            timecode: 12_500,
+            frames: injected.clone(),
+        }],
+    );
+    cases.push(mk(
+        "unencrypted_fragment_injected",
+        "a cluster without an e2ee header is refused by default",
+        v,
+        vec![cam],
+        false,
+        plain_a.clone(),
+        s.clone(),
+        frames_of("A", &all_a),
+        &normal,
+        &["unencrypted 12500"],
+    ));
+
+    let mut released = frames_of("A", &[0, 1, 2]);
+    released.extend(injected.iter().map(|f| f.data.clone()));
+    released.extend(frames_of("A", &[3, 4]));
+    let mut sealed = plain_a.clone();
+    sealed.push(b"injected plaintext".to_vec());
+    cases.push(mk(
+        "unencrypted_accepted_with_danger_flag",
+        "only danger_accept_plaintext lets a plaintext cluster through",
+        v,
+        vec![cam],
+        true,
+        sealed,
+        s,
+        released,
+        &normal,
+        &[],
+    ));
+
+    let mut s = base.clone();
+    edit_header_tags(&mut s, 2, |name, _| {
+        *name = name.replace("kvs-e2ee.v1.", "kvs-e2ee.v2.")
+    });
+    cases.push(mk(
+        "version_unknown",
+        "a header of an unknown format version is refused, and so is its cluster",
+        v,
+        vec![cam],
+        false,
+        plain_a.clone(),
+        s,
+        frames_of("A", &[0, 1, 3, 4]),
+        &[
+            "started 0",
+            "continued 1",
+            "gap 2..3",
+            "continued 4",
+            "closed 4",
+        ],
+        &["unknown-version", "unknown-version", "unencrypted 12000"],
+    ));
+
+    cases.push(mk(
+        "viewer_not_a_recipient",
+        "a viewer whose key is not among the recipients gets a typed error and no plaintext",
+        &w.outsider,
+        vec![cam],
+        false,
+        plain_a.clone(),
+        base[..1].to_vec(),
+        vec![],
+        &[],
+        &[
+            "not-a-recipient 0",
+            "not-a-recipient 0",
+            "unencrypted 10000",
+        ],
+    ));
+
+    cases.push(mk(
+        "camera_untrusted",
+        "fragments from a camera the viewer does not trust are refused",
+        v,
+        vec![&w.other_camera],
+        false,
+        plain_a.clone(),
+        base[..1].to_vec(),
+        vec![],
+        &[],
+        &[
+            "untrusted-camera 0",
+            "untrusted-camera 0",
+            "unencrypted 10000",
+        ],
+    ));
+
+    cases.push(mk(
+        "viewer_revoked",
+        "after set_recipients drops a viewer, it cannot open the next fragment",
+        &w.second_viewer,
+        vec![cam],
+        false,
+        all_plain("R", 4),
+        seg_r[..3].to_vec(),
+        frames_of("R", &[0, 1]),
+        &["started 0", "continued 1", "unterminated 1"],
+        &[
+            "not-a-recipient 2",
+            "not-a-recipient 2",
+            "unencrypted 72000",
+        ],
+    ));
+
+    // Header 2 carrying the viewer's stanza of header 3: same wrap epoch (same `enc`), so
+    // only the per-header wrap key tells them apart.
+    let mut s = base.clone();
+    {
+        use kvs_e2ee_envelope::header::Header;
+        let mut two = header_bytes(&s, 2);
+        let three = header_bytes(&s, 3);
+        let (h2, core2) = Header::decode(&two).unwrap();
+        let (h3, core3) = Header::decode(&three).unwrap();
+        let id = w.viewer.key_id();
+        let i2 = h2.stanzas.iter().position(|st| st.key_id == id).unwrap();
+        let i3 = h3.stanzas.iter().position(|st| st.key_id == id).unwrap();
+        assert_eq!(h2.stanzas[i2].enc, h3.stanzas[i3].enc, "one epoch");
+        let len = h2.stanzas[i2].enc.len() + h2.stanzas[i2].wrapped.len() + 8;
+        let (a, b) = (core2 + 1 + i2 * len, core3 + 1 + i3 * len);
+        two[a..a + len].copy_from_slice(&three[b..b + len]);
+        replace_header(&mut s, 2, &two);
+    }
+    cases.push(mk(
+        "stanza_moved_to_other_header",
+        "a recipient stanza copied from another header of the same wrap epoch fails (the wrap key is exported per header hash)",
+        v,
+        vec![cam],
+        false,
+        plain_a.clone(),
+        s,
+        frames_of("A", &[0, 1, 3, 4]),
+        &["started 0", "continued 1", "gap 2..3", "continued 4", "closed 4"],
+        &["tampered 2 header", "tampered 2 header", "unencrypted 12000"],
+    ));
+
+    cases.push(mk(
+        "session_roundtrip_aes_256_gcm",
+        "a session whose headers name AES-256-GCM frames decrypts like the ChaCha20-Poly1305 one",
+        v,
+        vec![cam],
+        false,
+        all_plain("G", FRAGMENTS),
+        seg_g.clone(),
+        frames_of("G", &all_a),
+        &normal,
+        &[],
+    ));
+
+    for (label, session, base_tc, to) in [
+        ("a", &base, BASE_TC, FrameCipher::Aes256Gcm),
+        ("g", &seg_g, 80_000, FrameCipher::ChaCha20Poly1305),
+    ] {
+        let mut s = session.clone();
+        edit_header_tags(&mut s, 2, |name, value| {
+            if name.ends_with(".0") {
+                use base64::Engine;
+                let e = base64::engine::general_purpose::STANDARD;
+                let mut b = e.decode(value.as_bytes()).unwrap();
+                b[CORE_CIPHER_OFFSET] = to.id();
+                *value = e.encode(b);
+            }
+        });
+        let src = if label == "a" { "A" } else { "G" };
+        let unencrypted = format!("unencrypted {}", base_tc + 2000);
+        cases.push(mk(
+            &format!("frame_cipher_switched_to_{}", to.name().replace('-', "_")),
+            "a header whose frame cipher is rewritten (a downgrade or cross-cipher attempt) fails the HPKE unwrap; its cluster is refused",
+            v,
+            vec![cam],
+            false,
+            all_plain(src, FRAGMENTS),
+            s,
+            frames_of(src, &[0, 1, 3, 4]),
+            &["started 0", "continued 1", "gap 2..3", "continued 4", "closed 4"],
+            &["tampered 2 header", "tampered 2 header", &unencrypted],
+        ));
+    }
+
+    cases
+}
