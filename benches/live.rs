@@ -27,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::{Bytes, BytesMut};
 use kvs_e2ee_aws::StreamId;
 use kvs_e2ee_aws::ack::AckEventType;
-use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions};
 use kvs_e2ee_aws::control::{self, DataApi};
 use kvs_e2ee_aws::getmedia::{StartSelector, get_media};
 use kvs_e2ee_aws::putmedia::{PutMediaConnection, PutMediaRequest};
@@ -157,13 +157,7 @@ struct Sent {
 
 impl Bench {
     fn options(&self) -> ConfigOptions {
-        ConfigOptions {
-            region: Some(self.server.region().to_owned()),
-            endpoint_url: Some(self.server.control_url().to_owned()),
-            credentials: CredentialSource::Static(self.server.admin_credentials()),
-            media_stall_grace: None,
-            ca_bundle: None,
-        }
+        self.server.admin_client_options()
     }
 
     /// A fresh stream per run, so every run starts a new session and fragment sequence.

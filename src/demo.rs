@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kvs_e2ee_aws::StreamId;
-use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions};
 use kvs_e2ee_aws::control;
 use kvs_e2ee_consumer::run::{Config as ViewerConfig, Mode, OutputTarget, Start};
 use kvs_e2ee_consumer::{FailureKind, Outcome};
@@ -256,13 +256,7 @@ async fn run_on(
 }
 
 fn admin_options(server: &kvs_local::RunningServer) -> ConfigOptions {
-    ConfigOptions {
-        region: Some(server.region().to_owned()),
-        endpoint_url: Some(server.control_url().to_owned()),
-        credentials: CredentialSource::Static(server.admin_credentials()),
-        media_stall_grace: None,
-        ca_bundle: None,
-    }
+    server.admin_client_options()
 }
 
 async fn create_stream(admin: &ConfigOptions) -> Result<(), DemoError> {

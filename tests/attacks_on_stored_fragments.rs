@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use kvs_e2ee::clip::{Clip, DEMO_CLIP};
-use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions};
 use kvs_e2ee_consumer::run::{Config, Mode, OutputTarget, Start};
 use kvs_e2ee_consumer::{FailureKind, Outcome};
 use kvs_e2ee_envelope::header::Header;
@@ -166,13 +166,7 @@ async fn make_baseline() -> Baseline {
 }
 
 fn admin(server: &RunningServer) -> ConfigOptions {
-    ConfigOptions {
-        region: Some(server.region().to_owned()),
-        endpoint_url: Some(server.control_url().to_owned()),
-        credentials: CredentialSource::Static(server.admin_credentials()),
-        media_stall_grace: None,
-        ca_bundle: None,
-    }
+    server.admin_client_options()
 }
 
 /// Streams `clip` with the real producer engine, 1 s fragments, until all are PERSISTED.

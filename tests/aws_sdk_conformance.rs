@@ -187,15 +187,9 @@ impl Local {
     }
 
     async fn client(&self) -> ClientConfig {
-        ClientConfig::load(ConfigOptions {
-            region: Some(self.server.region().to_owned()),
-            endpoint_url: Some(self.server.control_url().to_owned()),
-            credentials: CredentialSource::Static(self.server.admin_credentials()),
-            media_stall_grace: None,
-            ca_bundle: None,
-        })
-        .await
-        .unwrap()
+        ClientConfig::load(self.server.admin_client_options())
+            .await
+            .unwrap()
     }
 
     /// Creates `stream` as an administrator (the AWS guide's camera policy does not allow

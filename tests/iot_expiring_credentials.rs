@@ -95,13 +95,7 @@ async fn thirty_second_clip_with_credentials_expiring_every_three_seconds_arrive
     let mut server_config = kvs_local::Config::new(dir.path().join("kvs"));
     server_config.credential_duration_override = Some(CREDENTIAL_LIFETIME);
     let server = kvs_local::Server::start(server_config).await.unwrap();
-    let admin = ConfigOptions {
-        region: Some(server.region().to_owned()),
-        endpoint_url: Some(server.control_url().to_owned()),
-        credentials: CredentialSource::Static(server.admin_credentials()),
-        media_stall_grace: None,
-        ca_bundle: None,
-    };
+    let admin = server.admin_client_options();
     // The account owner creates the stream; the camera's role may only write it.
     let admin_client = ClientConfig::load(admin.clone()).await.unwrap();
     kvs_e2ee_aws::control::create_stream(

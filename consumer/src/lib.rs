@@ -34,9 +34,12 @@
 //! ```
 //!
 //! # Layout
-//! - [`pipeline`]: [`Pipeline`], MKV bytes in → verified frames → MKV out.
+//! - [`reader`]: [`Reader`], MKV bytes in → the envelope's `StreamOpener` → verified
+//!   frames out, for every front end.
+//! - [`pipeline`]: [`Pipeline`], the reader writing a playable MKV.
 //! - [`output`]: [`MkvOutput`], the playable MKV with the codec data restored.
-//! - [`report`]: [`Failure`]s and the [`Summary`].
+//! - reports ([`Failure`], [`Summary`]) are the envelope's (`kvs_e2ee_envelope::report`),
+//!   re-exported here.
 //! - [`inspect`]: [`Inspector`], what the cloud sees (`--inspect`).
 //! - `fuzzing` (hidden): the entry point of the cargo-fuzz target and its proptest.
 //! - `play` (feature `gstreamer`): `--play`, the verified MKV decoded and shown.
@@ -50,11 +53,12 @@ pub mod output;
 pub mod pipeline;
 #[cfg(feature = "gstreamer")]
 pub mod play;
-pub mod report;
+pub mod reader;
 pub mod run;
 
 pub use inspect::Inspector;
+pub use kvs_e2ee_envelope::{Failure, FailureKind, FragmentRef, Summary};
 pub use output::MkvOutput;
 pub use pipeline::{Pipeline, PipelineConfig, PipelineError};
-pub use report::{Failure, FailureKind, FragmentRef, Summary};
+pub use reader::{ReadError, ReadEvent, Reader, ReaderConfig};
 pub use run::{Config, Mode, Outcome, OutputTarget, RunError, Start, run, run_with_output};

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::inspect::Inspector;
 use crate::pipeline::{DEFAULT_MAX_BUFFERED_BYTES, Pipeline, PipelineConfig, PipelineError};
-use crate::report::Summary;
+use kvs_e2ee_envelope::Summary;
 
 /// Consecutive failed (re)connections before a live read gives up.
 const MAX_RECONNECTS: u32 = 5;

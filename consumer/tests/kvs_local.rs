@@ -14,9 +14,9 @@ use bytes::BytesMut;
 use common::*;
 use kvs_e2ee_aws::StreamId;
 use kvs_e2ee_aws::ack::AckEventType;
-use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions};
 use kvs_e2ee_aws::putmedia::{PutMediaConnection, PutMediaRequest, TimecodeType};
-use kvs_e2ee_consumer::report::FailureKind;
+use kvs_e2ee_consumer::FailureKind;
 use kvs_e2ee_consumer::{Config, Mode, OutputTarget, Start};
 use kvs_e2ee_envelope::{PublicKey, SecretKey};
 use kvs_e2ee_mkv::{Muxer, MuxerConfig};
@@ -37,13 +37,7 @@ struct Setup {
 }
 
 fn options(server: &RunningServer) -> ConfigOptions {
-    ConfigOptions {
-        region: Some(server.region().to_owned()),
-        endpoint_url: Some(server.control_url().to_owned()),
-        credentials: CredentialSource::Static(server.admin_credentials()),
-        media_stall_grace: None,
-        ca_bundle: None,
-    }
+    server.admin_client_options()
 }
 
 /// kvs-local with a stream holding one closed, sealed 5-fragment session.

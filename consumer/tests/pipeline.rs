@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use kvs_e2ee_consumer::pipeline::PipelineError;
-use kvs_e2ee_consumer::report::{Failure, FailureKind, FragmentRef};
+use kvs_e2ee_consumer::{Failure, FailureKind, FragmentRef};
 use kvs_e2ee_envelope::Tag;
 
 const SEED: u64 = 0x636f_6e73_756d_6572;

@@ -7,8 +7,8 @@
 mod common;
 
 use common::*;
+use kvs_e2ee_consumer::FailureKind;
 use kvs_e2ee_consumer::pipeline::{DEFAULT_MAX_BUFFERED_BYTES, Pipeline, PipelineConfig};
-use kvs_e2ee_consumer::report::FailureKind;
 use kvs_e2ee_envelope::OpenerConfig;
 use kvs_e2ee_keys::{Identity, KeyKind};
 use proptest::prelude::*;

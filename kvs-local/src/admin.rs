@@ -17,10 +17,10 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::auth::{Action, PayloadHash};
+use crate::context::RequestContext;
 use crate::error::ApiError;
 use crate::faults::{Fault, FaultScope};
 use crate::http::{MAX_JSON_BODY, ResponseBody, json_response, read_body};
-use crate::router::RequestContext;
 
 /// Path prefix of the admin API.
 pub const ADMIN_PREFIX: &str = "/_kvs-local/";

@@ -34,8 +34,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::auth::{PolicyDocument, Secret};
+use crate::context::DataPlane;
 use crate::error::Error;
-use crate::router::DataPlane;
 
 /// Default region (written to the credentials/config files).
 pub const DEFAULT_REGION: &str = "us-east-1";

@@ -18,10 +18,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::auth::{Action, PayloadHash, Principal};
+use crate::context::RequestContext;
 use crate::error::ApiError;
 use crate::faults::Plane;
 use crate::http::{MAX_JSON_BODY, ResponseBody, json_response, read_body};
-use crate::router::RequestContext;
 use crate::streams::{
     MAX_RETENTION_HOURS, MAX_TAGS, NewStream, StreamRecord, StreamRegistry, is_valid_stream_name,
 };

@@ -13,8 +13,10 @@
 //!
 //! # Layout
 //! - [`server`]: [`Server::start`] / [`RunningServer`], listeners and shutdown.
-//! - [`router`]: routing and the [`router::DataPlane`] extension point with its
-//!   [`router::RequestContext`] (auth from headers, stream registry, fault hooks).
+//! - [`router`]: routing of each request to the admin, control or data plane.
+//! - [`context`]: what handlers share: [`context::ServerState`], the per-request
+//!   [`context::RequestContext`] (auth from headers, stream registry, fault hooks) and the
+//!   [`context::DataPlane`] extension point.
 //! - [`control`]: the control-plane operations (CreateStream, DescribeStream, …).
 //! - [`auth`]: SigV4 verification, policies, users and temporary sessions.
 //! - [`streams`]: the persistent stream registry (one folder per stream).
@@ -29,6 +31,7 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod context;
 pub mod control;
 pub mod error;
 pub mod faults;

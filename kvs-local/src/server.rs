@@ -21,10 +21,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Authenticator, CredentialStore, User, bootstrap};
 use crate::config::{Config, ConfigFile};
+use crate::context::{ConnectionInfo, ServerState};
 use crate::error::Error;
 use crate::faults::Faults;
 use crate::iot::{self, Endpoints, IotProvider, KeyType, ProvisionedThing};
-use crate::router::{ConnectionInfo, ServerState, route};
+use crate::router::route;
 use crate::streams::StreamRegistry;
 use crate::{fsutil, iot::tls};
 
@@ -239,6 +240,18 @@ impl RunningServer {
             None,
             "kvs-local-admin",
         )
+    }
+
+    /// Client options for this server as its admin: its region, its control-plane URL and
+    /// the admin's static credentials (what the demo, the tests and the benches connect
+    /// with).
+    pub fn admin_client_options(&self) -> kvs_e2ee_aws::config::ConfigOptions {
+        kvs_e2ee_aws::config::ConfigOptions {
+            region: Some(self.region().to_owned()),
+            endpoint_url: Some(self.control_url().to_owned()),
+            credentials: kvs_e2ee_aws::config::CredentialSource::Static(self.admin_credentials()),
+            ..Default::default()
+        }
     }
 
     /// Shared state: stream registry, faults, authenticator, IoT provider.

@@ -11,21 +11,15 @@ use common::media::{
 };
 use kvs_e2ee_aws::StreamId;
 use kvs_e2ee_aws::archive::{TimestampKind, get_media_for_fragment_list, list_fragments};
-use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_aws::config::ClientConfig;
 use kvs_e2ee_aws::getmedia::{TAG_CONTINUATION_TOKEN, TAG_FRAGMENT_NUMBER};
 use kvs_e2ee_mkv::Event;
 use kvs_local::RunningServer;
 
 async fn archive_client(server: &RunningServer) -> aws_sdk_kinesisvideoarchivedmedia::Client {
-    let cfg = ClientConfig::load(ConfigOptions {
-        region: Some(server.region().to_owned()),
-        endpoint_url: Some(server.control_url().to_owned()),
-        credentials: CredentialSource::Static(server.admin_credentials()),
-        media_stall_grace: None,
-        ca_bundle: None,
-    })
-    .await
-    .unwrap();
+    let cfg = ClientConfig::load(server.admin_client_options())
+        .await
+        .unwrap();
     cfg.archive_client(server.data_endpoint_url())
 }
 

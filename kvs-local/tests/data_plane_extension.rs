@@ -20,9 +20,9 @@ use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use kvs_local::Config;
 use kvs_local::auth::Action;
+use kvs_local::context::{DataPlane, RequestContext, ResponseFuture};
 use kvs_local::faults::{Fault, FaultScope, Plane};
 use kvs_local::http::{ResponseBody, json_response};
-use kvs_local::router::{DataPlane, RequestContext, ResponseFuture};
 use serde_json::json;
 
 struct Probe;

@@ -25,15 +25,9 @@ use kvs_local::RunningServer;
 use kvs_local::media::store::{FRAGMENTS_DIR, INDEX_FILE};
 
 async fn media_client(server: &RunningServer) -> aws_sdk_kinesisvideomedia::Client {
-    let cfg = ClientConfig::load(ConfigOptions {
-        region: Some(server.region().to_owned()),
-        endpoint_url: Some(server.control_url().to_owned()),
-        credentials: CredentialSource::Static(server.admin_credentials()),
-        media_stall_grace: None,
-        ca_bundle: None,
-    })
-    .await
-    .unwrap();
+    let cfg = ClientConfig::load(server.admin_client_options())
+        .await
+        .unwrap();
     cfg.media_client(server.data_endpoint_url())
 }
 

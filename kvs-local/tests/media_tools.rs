@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use common::media::{create_stream, put_media, start_media, stream_dir};
 use kvs_e2ee_aws::StreamId;
-use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_aws::config::ClientConfig;
 use kvs_e2ee_aws::getmedia::{StartSelector, get_media};
 use kvs_e2ee_mkv::{Demuxer, Event, Muxer, MuxerConfig, TrackEntry};
 use kvs_local::media::store::FRAGMENTS_DIR;
@@ -119,15 +119,9 @@ async fn stored_fragments_and_get_media_output_play_in_ffprobe_and_mkvinfo() {
         .join(FRAGMENTS_DIR)
         .join(format!("{first}.mkv"));
 
-    let cfg = ClientConfig::load(ConfigOptions {
-        region: Some(server.region().to_owned()),
-        endpoint_url: Some(server.control_url().to_owned()),
-        credentials: CredentialSource::Static(server.admin_credentials()),
-        media_stall_grace: None,
-        ca_bundle: None,
-    })
-    .await
-    .unwrap();
+    let cfg = ClientConfig::load(server.admin_client_options())
+        .await
+        .unwrap();
     let client = cfg.media_client(server.data_endpoint_url());
     let mut media = get_media(
         &client,

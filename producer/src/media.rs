@@ -69,12 +69,3 @@ pub enum SourceEvent {
     /// One frame of one of those tracks.
     Frame(MediaFrame),
 }
-
-impl From<crate::annexb::AnnexBEvent> for SourceEvent {
-    fn from(event: crate::annexb::AnnexBEvent) -> Self {
-        match event {
-            crate::annexb::AnnexBEvent::Track(t) => Self::Tracks(vec![t]),
-            crate::annexb::AnnexBEvent::Frame(f) => Self::Frame(f),
-        }
-    }
-}

@@ -76,15 +76,9 @@ fn site() -> Site {
 
 impl Site {
     async fn admin_client(&self) -> ClientConfig {
-        ClientConfig::load(ConfigOptions {
-            region: Some(self.server.region().to_owned()),
-            endpoint_url: Some(self.server.control_url().to_owned()),
-            credentials: CredentialSource::Static(self.server.admin_credentials()),
-            media_stall_grace: None,
-            ca_bundle: None,
-        })
-        .await
-        .unwrap()
+        ClientConfig::load(self.server.admin_client_options())
+            .await
+            .unwrap()
     }
 
     /// A client holding the camera's IoT credentials (thing `cam-1`).

@@ -13,9 +13,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
-use kvs_e2ee_envelope::{
-    ChainEvent, Disposition, FragmentOpener, OpenerConfig, PublicKey, TagEvent,
-};
+use kvs_e2ee_envelope::{OpenerConfig, PublicKey};
 use kvs_e2ee_keys::{Identity, KeyKind, PairFiles, SecretKey};
 use kvs_e2ee_mkv::{Demuxer, Event};
 use kvs_e2ee_producer::cli::Cli;
@@ -24,6 +22,7 @@ use kvs_e2ee_producer::engine::{EngineConfig, EngineStats};
 use kvs_e2ee_producer::media::SourceEvent;
 use kvs_e2ee_producer::run::{RunError, stream_source, stream_with};
 use kvs_e2ee_producer::source::MediaReader;
+use kvs_e2ee_test_support::view_mkv;
 use kvs_local::faults::{Fault, FaultScope};
 use kvs_local::media::store::FragmentStore;
 use kvs_local::{RunningServer, Server};
@@ -94,15 +93,9 @@ impl Camera {
     }
 
     async fn client(&self) -> ClientConfig {
-        ClientConfig::load(ConfigOptions {
-            region: Some(self.server.region().to_owned()),
-            endpoint_url: Some(self.server.control_url().to_owned()),
-            credentials: CredentialSource::Static(self.server.admin_credentials()),
-            media_stall_grace: None,
-            ca_bundle: None,
-        })
-        .await
-        .unwrap()
+        ClientConfig::load(self.server.admin_client_options())
+            .await
+            .unwrap()
     }
 
     /// Every stored fragment of `stream`, in order.
@@ -120,68 +113,25 @@ impl Camera {
     /// frame released, in order; duplicates (resends) are dropped by the
     /// envelope. Asserts that the chain is complete and closed.
     fn watch(&self, stream: &str) -> Vec<(u64, Vec<u8>)> {
-        let mut opener = FragmentOpener::new(OpenerConfig {
+        let opener = OpenerConfig {
             stream_name: stream.into(),
             identities: vec![self.viewer.clone()],
             trusted_cameras: vec![self.camera],
             danger_accept_plaintext: false,
-        });
-        let mut demux = Demuxer::new();
-        for f in self.stored(stream) {
-            demux.push(&f);
-        }
-        demux.finish().unwrap();
-        let mut pending = Vec::new();
-        let mut release = false;
-        let mut out = Vec::new();
-        let mut chain = Vec::new();
-        let mut check = |events: Vec<TagEvent>| {
-            chain.extend(events.into_iter().filter_map(|e| match e {
-                TagEvent::Chain(c) => Some(c),
-                _ => None,
-            }));
         };
-        while let Some(ev) = demux.next_event().unwrap() {
-            match ev {
-                // The muxer writes one Tags element per tag: collect a header's tags.
-                Event::Tags(t) => pending.extend(
-                    t.tags
-                        .iter()
-                        .map(|t| (t.name.clone(), t.as_str().unwrap_or_default().to_owned())),
-                ),
-                Event::ClusterStart { timecode, .. } => {
-                    check(opener.on_tags(&std::mem::take(&mut pending)).unwrap());
-                    let start = opener.begin_fragment(timecode).unwrap();
-                    release = start.disposition == Disposition::Release;
-                }
-                Event::Frame(mut f) if release => {
-                    if let Some(n) = opener
-                        .open_frame(f.track, f.timecode, f.keyframe, &mut f.data)
-                        .unwrap()
-                    {
-                        out.push((f.track, f.data[..n].to_vec()));
-                    }
-                }
-                Event::ClusterEnd => {
-                    let _ = opener.end_fragment();
-                }
-                // Each stored fragment is its own segment; a header's tags never
-                // span two (a resent fragment repeats them in the next one).
-                Event::SegmentEnd => {
-                    check(opener.on_tags(&std::mem::take(&mut pending)).unwrap());
-                }
-                _ => {}
-            }
-        }
-        check(opener.on_tags(&pending).unwrap());
-        chain.extend(opener.finish());
-        let alarms: Vec<_> = chain.iter().filter(|c| c.is_alarm()).collect();
-        let closed = chain
-            .iter()
-            .any(|c| matches!(c, ChainEvent::SessionClosed { .. }));
+        let viewed = view_mkv(opener, &self.stored(stream).concat()).unwrap();
+        let alarms: Vec<_> = viewed.chain.iter().filter(|c| c.is_alarm()).collect();
         assert!(alarms.is_empty(), "chain alarms: {alarms:?}");
-        assert!(closed, "the envelope chain was closed by the end record");
-        out
+        assert!(
+            viewed.failures.is_empty(),
+            "failures: {:?}",
+            viewed.failures
+        );
+        assert!(
+            viewed.closed(),
+            "the envelope chain was closed by the end record"
+        );
+        viewed.payloads()
     }
 }
 

@@ -7,12 +7,12 @@ use bytes::BytesMut;
 use kvs_e2ee_aws::getmedia::{
     TAG_CONTINUATION_TOKEN, TAG_FRAGMENT_NUMBER, TAG_MILLIS_BEHIND_NOW, TAG_PRODUCER_TIMESTAMP,
 };
+use kvs_e2ee_consumer::Summary;
 use kvs_e2ee_consumer::pipeline::{
     DEFAULT_MAX_BUFFERED_BYTES, Pipeline, PipelineConfig, PipelineError,
 };
-use kvs_e2ee_consumer::report::Summary;
 use kvs_e2ee_envelope::{
-    FrameCipher, OpenerConfig, PublicKey, SecretKey, SessionConfig, SessionSealer, Tag,
+    FrameCipher, FrameMeta, OpenerConfig, PublicKey, SecretKey, SessionConfig, SessionSealer, Tag,
     TrackCodecData,
 };
 use kvs_e2ee_keys::PairFiles;
@@ -99,7 +99,14 @@ impl World {
                 let (track, timecode, keyframe) = frame_meta(base, f, i);
                 let mut data = plaintext(label, f, i);
                 sealer
-                    .seal_frame(track, timecode, keyframe, &mut data)
+                    .seal_frame(
+                        &FrameMeta {
+                            track,
+                            timecode,
+                            keyframe,
+                        },
+                        &mut data,
+                    )
                     .unwrap();
                 frames.push(Frame {
                     track,

@@ -9,9 +9,9 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use kvs_e2ee_aws::iot::wire::{IotCredentials, IotCredentialsResponse, THING_NAME_HEADER};
 use rustls_pki_types::CertificateDer;
 
+use crate::context::ServerState;
 use crate::error::ApiError;
 use crate::http::{ERROR_TYPE_HEADER, REQUEST_ID_HEADER, ResponseBody, full_body, new_request_id};
-use crate::router::ServerState;
 
 /// Handles one request on the IoT endpoint; `chain` is the client certificate chain.
 pub async fn handle<B>(

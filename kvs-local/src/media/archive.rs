@@ -16,10 +16,10 @@ use super::getmedia::{MEDIA_CONTENT_TYPE, fragment_head};
 use super::store::FragmentMeta;
 use super::{MediaPlane, StreamMedia, streaming_response};
 use crate::auth::{Action, Principal};
+use crate::context::RequestContext;
 use crate::error::ApiError;
 use crate::faults::{Fault, Plane};
 use crate::http::{MAX_JSON_BODY, ResponseBody, json_response, read_body};
-use crate::router::RequestContext;
 use crate::streams::StreamRecord;
 
 /// Largest `MaxResults` (API reference: 1–1000).

@@ -25,10 +25,10 @@ use tokio::sync::{mpsc, watch};
 use super::store::{FragmentMeta, parse_number};
 use super::{MediaPlane, StreamMedia, StreamState, format_ms, layout, now_ms, streaming_response};
 use crate::auth::Action;
+use crate::context::RequestContext;
 use crate::error::ApiError;
 use crate::faults::{Fault, Plane};
 use crate::http::{BoxError, MAX_JSON_BODY, ResponseBody, read_body};
-use crate::router::RequestContext;
 
 /// Content type of media responses (what KVS answers).
 pub const MEDIA_CONTENT_TYPE: &str = "video/webm";

@@ -25,9 +25,9 @@ use hyper::body::{Frame, Incoming};
 use kvs_e2ee_aws::ack::{AckEvent, AckEventType};
 use tokio::sync::{mpsc, watch};
 
+use crate::context::{DataPlane, RequestContext, ResponseFuture};
 use crate::error::ApiError;
 use crate::http::{BoxError, REQUEST_ID_HEADER, ResponseBody};
-use crate::router::{DataPlane, RequestContext, ResponseFuture};
 use crate::streams::StreamRecord;
 
 pub mod archive;

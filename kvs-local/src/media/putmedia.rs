@@ -30,10 +30,10 @@ use super::layout;
 use super::store::FragmentMeta;
 use super::{MediaPlane, StreamMedia, now_ms, streaming_response};
 use crate::auth::Action;
+use crate::context::RequestContext;
 use crate::error::ApiError;
 use crate::faults::{Fault, Plane};
 use crate::http::{BoxError, ResponseBody};
-use crate::router::RequestContext;
 
 /// Largest fragment (KVS quotas: 50 MB per fragment).
 pub const MAX_FRAGMENT_SIZE: u64 = 50 * 1000 * 1000;
@@ -182,7 +182,7 @@ struct Current {
 
 struct Session {
     plane: MediaPlane,
-    registry: std::sync::Arc<crate::router::ServerState>,
+    registry: std::sync::Arc<crate::context::ServerState>,
     stream: crate::streams::StreamRecord,
     media: std::sync::Arc<StreamMedia>,
     connection: u64,

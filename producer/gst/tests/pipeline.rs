@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use gst::prelude::*;
-use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions};
 use kvs_e2ee_aws::control;
 use kvs_e2ee_consumer::run::{Config as ViewerConfig, Mode, OutputTarget, Start};
 use kvs_e2ee_envelope::FrameCipher;
@@ -53,13 +53,7 @@ async fn setup() -> Setup {
 
 impl Setup {
     fn admin(&self) -> ConfigOptions {
-        ConfigOptions {
-            region: Some(self.server.region().to_owned()),
-            endpoint_url: Some(self.server.control_url().to_owned()),
-            credentials: CredentialSource::Static(self.server.admin_credentials()),
-            media_stall_grace: None,
-            ca_bundle: None,
-        }
+        self.server.admin_client_options()
     }
 
     /// Reads `stream` back with the viewer library; returns the output MKV.

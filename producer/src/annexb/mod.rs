@@ -38,7 +38,7 @@ use std::str::FromStr;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::media::{CODEC_ID_H264, CODEC_ID_H265, MediaFrame, TrackInfo};
+use crate::media::{CODEC_ID_H264, CODEC_ID_H265, MediaFrame, SourceEvent, TrackInfo};
 
 /// Largest NAL unit (and access unit) accepted: KVS's 50 MB fragment limit
 /// makes anything bigger unsendable, and it bounds the reader's memory.
@@ -235,6 +235,15 @@ pub enum AnnexBEvent {
     Track(TrackInfo),
     /// One access unit as an AVCC sample.
     Frame(MediaFrame),
+}
+
+impl From<AnnexBEvent> for SourceEvent {
+    fn from(event: AnnexBEvent) -> Self {
+        match event {
+            AnnexBEvent::Track(t) => Self::Tracks(vec![t]),
+            AnnexBEvent::Frame(f) => Self::Frame(f),
+        }
+    }
 }
 
 /// Parameter-set kinds stored for the configuration record.

@@ -353,6 +353,15 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
     ) -> Step {
         let want_input = !self.input_done;
         let can_connect = !self.headers.is_empty();
+        // Connect as soon as it is due, before taking more input: a timer set for now only
+        // fires at the timer's next tick, and a fast source (a file) would otherwise be
+        // packaged into the buffer whole before the first connection.
+        if let Link::Down { retry_at } = &self.link
+            && can_connect
+            && *retry_at <= Instant::now()
+        {
+            return Step::Retry;
+        }
         let ack_deadline = self.ack_deadline();
         let stalled = async move {
             match ack_deadline {

@@ -18,7 +18,7 @@
 use bytes::{Bytes, BytesMut};
 use kvs_e2ee_aws::putmedia;
 use kvs_e2ee_envelope::{
-    FrameCipher, PublicKey, SealError, SecretKey, SessionConfig, SessionSealer, TAG_LEN,
+    FrameCipher, FrameMeta, PublicKey, SealError, SecretKey, SessionConfig, SessionSealer, TAG_LEN,
     TrackCodecData,
 };
 use kvs_e2ee_mkv::{MkvError, Muxer, MuxerConfig, TrackEntry, TrackType};
@@ -353,12 +353,15 @@ impl<R: CryptoRng> Packager<R> {
         )?;
         let start = open.bytes.len();
         open.bytes.extend_from_slice(&frame.data);
-        match s.sealer.seal_frame_detached(
-            frame.track,
+        let meta = FrameMeta {
+            track: frame.track,
             timecode,
-            frame.keyframe,
-            &mut open.bytes[start..],
-        ) {
+            keyframe: frame.keyframe,
+        };
+        match s
+            .sealer
+            .seal_frame_detached(&meta, &mut open.bytes[start..])
+        {
             Ok(tag) => open.bytes.extend_from_slice(&tag),
             Err(e) => {
                 // Nothing half-written stays in the fragment.
@@ -376,7 +379,7 @@ mod tests {
 
     use super::*;
     use crate::media::CODEC_ID_H264;
-    use kvs_e2ee_envelope::{Disposition, FragmentOpener, OpenerConfig};
+    use kvs_e2ee_envelope::{FragmentOpener, OpenerConfig};
     use kvs_e2ee_mkv::{Demuxer, Event};
     use rand::SeedableRng;
 
@@ -439,56 +442,34 @@ mod tests {
             wire.extend_from_slice(&c.bytes);
         }
         // Read it back as a viewer would.
-        let mut opener = FragmentOpener::new(OpenerConfig {
+        let opener = OpenerConfig {
             stream_name: "cam".into(),
             identities: vec![viewer],
             trusted_cameras: vec![camera.public_key()],
             danger_accept_plaintext: false,
-        });
-        let mut d = Demuxer::new();
-        d.push(&wire);
-        d.finish().unwrap();
-        let mut plain = Vec::new();
-        let mut tracks_seen = None;
-        let mut pending = Vec::new();
-        while let Some(ev) = d.next_event().unwrap() {
-            match ev {
-                Event::Tracks(t) => tracks_seen = Some(t),
-                // The muxer writes one Tags element per tag (as PIC does): a
-                // header spans several, so collect them until the cluster.
-                Event::Tags(tags) => pending.extend(
-                    tags.tags
-                        .iter()
-                        .map(|t| (t.name.clone(), t.as_str().unwrap_or_default().to_owned())),
-                ),
-                Event::ClusterStart { timecode, .. } => {
-                    opener.on_tags(&std::mem::take(&mut pending)).unwrap();
-                    let start = opener.begin_fragment(timecode).unwrap();
-                    assert_eq!(start.disposition, Disposition::Release);
-                }
-                Event::Frame(mut f) => {
-                    let n = opener
-                        .open_frame(f.track, f.timecode, f.keyframe, &mut f.data)
-                        .unwrap()
-                        .unwrap();
-                    plain.push(String::from_utf8(f.data[..n].to_vec()).unwrap());
-                }
-                Event::ClusterEnd => {
-                    let _ = opener.end_fragment();
-                }
-                _ => {}
-            }
-        }
-        let events = opener.on_tags(&pending).unwrap();
-        assert!(events.iter().any(|e| matches!(
-            e,
-            kvs_e2ee_envelope::TagEvent::Chain(kvs_e2ee_envelope::ChainEvent::SessionClosed { .. })
-        )));
+        };
+        let viewed = kvs_e2ee_test_support::view_mkv(opener, &wire).unwrap();
+        assert!(viewed.failures.is_empty(), "{:?}", viewed.failures);
+        assert!(viewed.closed());
+        let plain: Vec<String> = viewed
+            .frames
+            .iter()
+            .map(|(_, d)| String::from_utf8(d.clone()).unwrap())
+            .collect();
         assert_eq!(plain.len(), 30);
         assert_eq!(
             plain[29],
             format!("frame at {}", 1_700_000_000_000i64 + 2900)
         );
+        let mut d = Demuxer::new();
+        d.push(&wire);
+        d.finish().unwrap();
+        let mut tracks_seen = None;
+        while let Some(ev) = d.next_event().unwrap() {
+            if let Event::Tracks(t) = ev {
+                tracks_seen = Some(t);
+            }
+        }
         // The clear Tracks carry no codec data and no picture size.
         let entry = &tracks_seen.unwrap().entries[0];
         assert_eq!((entry.codec_private.clone(), entry.video), (None, None));

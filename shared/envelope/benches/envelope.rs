@@ -11,7 +11,7 @@ use aws_lc_rs::aead::{self, LessSafeKey, UnboundKey};
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use kvs_e2ee_envelope::frame::{FrameKey, FrameMeta};
+use kvs_e2ee_envelope::frame::{FrameKey, FrameMeta, FramePosition};
 use kvs_e2ee_envelope::{
     FragmentOpener, FrameCipher, OpenerConfig, SecretKey, SessionConfig, SessionSealer,
     TrackCodecData,
@@ -61,10 +61,12 @@ fn raw_key(cipher: FrameCipher) -> LessSafeKey {
 
 fn frames(c: &mut Criterion) {
     let aad = [0u8; 53];
-    let meta = FrameMeta {
-        track: 1,
-        timecode: 0,
-        keyframe: true,
+    let meta = FramePosition {
+        meta: FrameMeta {
+            track: 1,
+            timecode: 0,
+            keyframe: true,
+        },
         index: 0,
     };
     let rustcrypto = ChaCha20Poly1305::new(&Key::from([7u8; 32]));
@@ -78,7 +80,7 @@ fn frames(c: &mut Criterion) {
             let (mut s, _, _) = sealer(&mut rng, 1, cipher);
             s.begin_fragment(0, &mut rng).unwrap();
             g.bench_function(BenchmarkId::new(format!("envelope_{cipher}"), name), |b| {
-                b.iter(|| black_box(s.seal_frame_detached(1, 0, true, &mut buf).unwrap()))
+                b.iter(|| black_box(s.seal_frame_detached(&meta.meta, &mut buf).unwrap()))
             });
             let raw = raw_key(cipher);
             g.bench_function(BenchmarkId::new(format!("raw_{cipher}"), name), |b| {

@@ -123,8 +123,9 @@ fn has_aes_hardware() -> bool {
     false
 }
 
-/// Where a frame sits: every field is bound into its AAD.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+/// What the container says of a frame, all of it bound into the frame's AAD: a frame moved
+/// to another track, re-timed or re-flagged fails to authenticate.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct FrameMeta {
     /// Matroska track number.
     pub track: u64,
@@ -132,20 +133,28 @@ pub struct FrameMeta {
     pub timecode: u64,
     /// The SimpleBlock key-frame flag.
     pub keyframe: bool,
-    /// Index of the frame within its fragment, from 0 (also the nonce).
+}
+
+/// Where a frame sits in its fragment: its [`FrameMeta`] and its index, from 0 (also the
+/// nonce). Every field is bound into the AAD.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct FramePosition {
+    /// Track, timecode and key-frame flag.
+    pub meta: FrameMeta,
+    /// Index of the frame within its fragment, from 0.
     pub index: u32,
 }
 
-impl FrameMeta {
+impl FramePosition {
     fn flags(&self) -> u8 {
-        u8::from(self.keyframe)
+        u8::from(self.meta.keyframe)
     }
 
     fn aad(&self, header_hash: &[u8; 32]) -> [u8; AAD_LEN] {
         let mut aad = [0u8; AAD_LEN];
         aad[..32].copy_from_slice(header_hash);
-        aad[32..40].copy_from_slice(&self.track.to_be_bytes());
-        aad[40..48].copy_from_slice(&self.timecode.to_be_bytes());
+        aad[32..40].copy_from_slice(&self.meta.track.to_be_bytes());
+        aad[40..48].copy_from_slice(&self.meta.timecode.to_be_bytes());
         aad[48] = self.flags();
         aad[49..].copy_from_slice(&self.index.to_be_bytes());
         aad
@@ -188,7 +197,7 @@ impl FrameKey {
     }
 
     /// Encrypts `buf` in place and returns the tag.
-    pub fn seal_in_place(&self, meta: &FrameMeta, buf: &mut [u8]) -> [u8; TAG_LEN] {
+    pub fn seal_in_place(&self, meta: &FramePosition, buf: &mut [u8]) -> [u8; TAG_LEN] {
         let aad = meta.aad(&self.header_hash);
         let tag = self
             .key
@@ -203,7 +212,7 @@ impl FrameKey {
     /// have decrypted part of it) and must be discarded: the caller never releases it.
     pub fn open_in_place(
         &self,
-        meta: &FrameMeta,
+        meta: &FramePosition,
         buf: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<(), FrameAuthError> {
@@ -239,11 +248,11 @@ impl FragmentDigest {
     }
 
     /// Adds one authenticated frame.
-    pub fn update(&mut self, meta: &FrameMeta, tag: &[u8; TAG_LEN]) {
+    pub fn update(&mut self, meta: &FramePosition, tag: &[u8; TAG_LEN]) {
         let mut rec = [0u8; 4 + 8 + 8 + 1 + TAG_LEN];
         rec[..4].copy_from_slice(&meta.index.to_be_bytes());
-        rec[4..12].copy_from_slice(&meta.track.to_be_bytes());
-        rec[12..20].copy_from_slice(&meta.timecode.to_be_bytes());
+        rec[4..12].copy_from_slice(&meta.meta.track.to_be_bytes());
+        rec[12..20].copy_from_slice(&meta.meta.timecode.to_be_bytes());
         rec[20] = meta.flags();
         rec[21..].copy_from_slice(tag);
         self.hasher.update(rec);
@@ -265,11 +274,13 @@ impl FragmentDigest {
 mod tests {
     use super::*;
 
-    fn meta(index: u32) -> FrameMeta {
-        FrameMeta {
-            track: 1,
-            timecode: 1000 + u64::from(index),
-            keyframe: index == 0,
+    fn meta(index: u32) -> FramePosition {
+        FramePosition {
+            meta: FrameMeta {
+                track: 1,
+                timecode: 1000 + u64::from(index),
+                keyframe: index == 0,
+            },
             index,
         }
     }
@@ -288,16 +299,25 @@ mod tests {
         let tag = key.seal_in_place(&m, &mut buf);
         assert_ne!(&buf, b"sixteen byte msg");
         let variants = [
-            FrameMeta { track: 2, ..m },
-            FrameMeta {
-                timecode: m.timecode + 1,
+            FramePosition {
+                meta: FrameMeta { track: 2, ..m.meta },
                 ..m
             },
-            FrameMeta {
-                keyframe: !m.keyframe,
+            FramePosition {
+                meta: FrameMeta {
+                    timecode: m.meta.timecode + 1,
+                    ..m.meta
+                },
                 ..m
             },
-            FrameMeta { index: 4, ..m },
+            FramePosition {
+                meta: FrameMeta {
+                    keyframe: !m.meta.keyframe,
+                    ..m.meta
+                },
+                ..m
+            },
+            FramePosition { index: 4, ..m },
         ];
         for v in variants {
             let mut b = buf;

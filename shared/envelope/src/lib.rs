@@ -31,7 +31,8 @@
 //! // Before each cluster: write these tags as one top-level Tags element.
 //! let tags = sealer.begin_fragment(1_000, &mut rng)?;
 //! let mut frame = b"h264 access unit".to_vec();
-//! sealer.seal_frame(1, 1_000, true, &mut frame)?; // frame is now ciphertext ‖ 16-byte tag
+//! let meta = FrameMeta { track: 1, timecode: 1_000, keyframe: true };
+//! sealer.seal_frame(&meta, &mut frame)?; // frame is now ciphertext ‖ 16-byte tag
 //! // Graceful stop: write these tags after the last cluster.
 //! let end_tags = sealer.finish(&mut rng)?;
 //!
@@ -45,7 +46,7 @@
 //! opener.on_tags(&tags)?;                 // HeaderVerified { codec data, … }
 //! let start = opener.begin_fragment(1_000)?; // on ClusterStart { timecode: 1000 }
 //! assert_eq!(start.disposition, Disposition::Release);
-//! let n = opener.open_frame(1, 1_000, true, &mut frame)?.expect("released");
+//! let n = opener.open_frame(&meta, &mut frame)?.expect("released");
 //! assert_eq!(&frame[..n], b"h264 access unit");
 //! opener.end_fragment();                  // on ClusterEnd
 //! let events = opener.on_tags(&end_tags)?; // … SessionClosed
@@ -53,27 +54,21 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # Consumer call order
-//! - `Tags` element → [`FragmentOpener::on_tags`] (ignores `AWS_KINESISVIDEO_*` and other
-//!   tags; verifies headers, unwraps `K`, returns [`TagEvent`]s or a typed [`OpenError`]).
-//! - `ClusterStart { timecode }` → if [`FragmentOpener::has_header_for`] it, call
-//!   [`FragmentOpener::begin_fragment`] and open each frame as it arrives (live). Otherwise
-//!   buffer the cluster's frames (bounded: one fragment) until the segment's trailing `Tags`
-//!   bring its header (archive / start anywhere), then begin and open them. If the segment
-//!   ends without one, `begin_fragment` returns [`OpenError::Unencrypted`].
-//! - each frame → [`FragmentOpener::open_frame`]: `Ok(Some(n))` release `data[..n]`;
-//!   `Ok(None)` drop silently (duplicate); `Err` never release.
-//! - `ClusterEnd` → [`FragmentOpener::end_fragment`]; end of stream → [`FragmentOpener::finish`].
-//! - the reader's own connection dropped inside a cluster and the resumed source sends that
-//!   cluster again from its start → [`FragmentOpener::restart_fragment`] (not
-//!   `begin_fragment`, which would call it a duplicate); skip the frames already released.
-//! - report every [`ChainEvent`] for which [`ChainEvent::is_alarm`] holds.
+//! # Viewer
+//! A viewer drives a [`StreamOpener`] with what its demuxer reads and takes
+//! [`StreamEvent`]s back: released frames, verified fragments and [`Failure`]s worded for
+//! the user. It implements the call order of [`FragmentOpener`] — tags gathered across
+//! `Tags` elements, a cluster buffered (bounded) until a header that comes after it,
+//! restart after the reader's reconnect, verdicts named by fragment — so no front end
+//! re-implements it (module [`stream`]).
 //!
 //! # Layout
 //! - [`key`]: X25519 keys and key ids. [`kdf`]: labels and HKDF. [`wrap`]: HPKE Auth key wrap.
 //! - [`header`]: header core and stanzas, codec data (encode/decode). [`frame`]: frame AEAD.
 //! - [`tags`]: header ⇄ KVS tags. [`chain`]: completeness verifier.
-//! - [`seal`]: [`SessionSealer`] (camera). [`open`]: [`FragmentOpener`] (viewer).
+//! - [`seal`]: [`SessionSealer`] (camera). [`open`]: [`FragmentOpener`] (one header, one
+//!   frame at a time). [`stream`]: [`StreamOpener`] (the viewer's stream algorithm).
+//! - [`report`]: [`Failure`], [`FragmentRef`] and [`Summary`], as users read them.
 
 pub mod chain;
 pub mod frame;
@@ -81,13 +76,17 @@ pub mod header;
 pub mod kdf;
 pub mod key;
 pub mod open;
+pub mod report;
 pub mod seal;
+pub mod stream;
 pub mod tags;
 pub mod wrap;
 
 pub use chain::{ChainEvent, ChainVerifier, Disposition};
-pub use frame::{FrameCipher, TAG_LEN};
+pub use frame::{FrameCipher, FrameMeta, TAG_LEN};
 pub use header::{SessionId, TrackCodecData};
 pub use key::{KeyId, PublicKey, SecretKey};
 pub use open::{FragmentInfo, FragmentOpener, FragmentStart, OpenError, OpenerConfig, TagEvent};
+pub use report::{Failure, FailureKind, FragmentRef, Summary};
 pub use seal::{FrameBuffer, SealError, SessionConfig, SessionSealer, Tag};
+pub use stream::{Input, StreamConfig, StreamEvent, StreamOpener};

@@ -11,7 +11,7 @@ use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
 
 use super::chain::{ChainEvent, ChainVerifier, Disposition, EndLink, LinkInfo};
-use super::frame::{FragmentDigest, FrameCipher, FrameKey, FrameMeta, TAG_LEN};
+use super::frame::{FragmentDigest, FrameCipher, FrameKey, FrameMeta, FramePosition, TAG_LEN};
 use super::header::{
     ChainLink, Header, HeaderCore, HeaderError, RecordKind, SessionId, TrackCodecData, decode_codec,
 };
@@ -491,9 +491,7 @@ impl FragmentOpener {
     /// `data` may be used.
     pub fn open_frame(
         &mut self,
-        track: u64,
-        timecode: u64,
-        keyframe: bool,
+        meta: &FrameMeta,
         data: &mut [u8],
     ) -> Result<Option<usize>, OpenError> {
         let (header, digest, disposition) = match self.current.as_mut() {
@@ -507,14 +505,9 @@ impl FragmentOpener {
         };
         let seq = header.info.seq;
         let index = digest.count();
-        let meta = FrameMeta {
-            track,
-            timecode,
-            keyframe,
-            index,
-        };
+        let position = FramePosition { meta: *meta, index };
         let Some(split) = data.len().checked_sub(TAG_LEN) else {
-            digest.update(&meta, &[0; TAG_LEN]);
+            digest.update(&position, &[0; TAG_LEN]);
             return Err(OpenError::Tampered {
                 seq,
                 frame: Some(index),
@@ -524,10 +517,10 @@ impl FragmentOpener {
         let tag: [u8; TAG_LEN] = (&*tag).try_into().expect("split leaves exactly TAG_LEN");
         // The block occupies its index whether or not it authenticates, so later frames
         // still open and the digest reflects what arrived.
-        digest.update(&meta, &tag);
+        digest.update(&position, &tag);
         header
             .key
-            .open_in_place(&meta, ct, &tag)
+            .open_in_place(&position, ct, &tag)
             .map_err(|_| OpenError::Tampered {
                 seq,
                 frame: Some(index),
@@ -541,12 +534,10 @@ impl FragmentOpener {
     /// Opens a frame held in a growable buffer and truncates it to the plaintext.
     pub fn open_frame_buf<B: super::seal::FrameBuffer + ?Sized>(
         &mut self,
-        track: u64,
-        timecode: u64,
-        keyframe: bool,
+        meta: &FrameMeta,
         buf: &mut B,
     ) -> Result<bool, OpenError> {
-        match self.open_frame(track, timecode, keyframe, buf.as_mut())? {
+        match self.open_frame(meta, buf.as_mut())? {
             Some(n) => {
                 buf.truncate_to(n);
                 Ok(true)

@@ -9,7 +9,7 @@ use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use rand_core::CryptoRng;
 
-use super::frame::{FragmentDigest, FrameCipher, FrameKey, FrameMeta, TAG_LEN};
+use super::frame::{FragmentDigest, FrameCipher, FrameKey, FrameMeta, FramePosition, TAG_LEN};
 use super::header::{
     ChainLink, Header, HeaderCore, HeaderError, MAX_STANZAS, RecordKind, SessionId, TrackCodecData,
     encode_codec,
@@ -335,15 +335,13 @@ impl SessionSealer {
     }
 
     /// Encrypts one frame in place and appends its 16-byte tag (the SimpleBlock payload is
-    /// `ciphertext ‖ tag`). `timecode` is absolute (cluster timecode + block offset).
+    /// `ciphertext ‖ tag`). `meta.timecode` is absolute (cluster timecode + block offset).
     pub fn seal_frame<B: FrameBuffer + ?Sized>(
         &mut self,
-        track: u64,
-        timecode: u64,
-        keyframe: bool,
+        meta: &FrameMeta,
         buf: &mut B,
     ) -> Result<(), SealError> {
-        let tag = self.seal_frame_detached(track, timecode, keyframe, buf.as_mut())?;
+        let tag = self.seal_frame_detached(meta, buf.as_mut())?;
         buf.append(&tag);
         Ok(())
     }
@@ -351,9 +349,7 @@ impl SessionSealer {
     /// Encrypts one frame in place and returns its tag (for callers that place it themselves).
     pub fn seal_frame_detached(
         &mut self,
-        track: u64,
-        timecode: u64,
-        keyframe: bool,
+        meta: &FrameMeta,
         buf: &mut [u8],
     ) -> Result<[u8; TAG_LEN], SealError> {
         let c = self.current.as_mut().ok_or(if self.finished {
@@ -364,14 +360,12 @@ impl SessionSealer {
         if c.digest.count() == u32::MAX {
             return Err(SealError::FragmentFull { seq: c.seq });
         }
-        let meta = FrameMeta {
-            track,
-            timecode,
-            keyframe,
+        let position = FramePosition {
+            meta: *meta,
             index: c.digest.count(),
         };
-        let tag = c.key.seal_in_place(&meta, buf);
-        c.digest.update(&meta, &tag);
+        let tag = c.key.seal_in_place(&position, buf);
+        c.digest.update(&position, &tag);
         Ok(tag)
     }
 

@@ -7,8 +7,8 @@ mod common;
 use common::{Item, STREAM, World, getmedia_segments, produce, read};
 use kvs_e2ee_envelope::tags::{MAX_NAME_LEN, MAX_TAGS_PER_FRAGMENT, MAX_VALUE_LEN};
 use kvs_e2ee_envelope::{
-    Disposition, FragmentOpener, FrameCipher, OpenError, OpenerConfig, SealError, SecretKey,
-    SessionConfig, SessionSealer, TagEvent,
+    Disposition, FragmentOpener, FrameCipher, FrameMeta, OpenError, OpenerConfig, SealError,
+    SecretKey, SessionConfig, SessionSealer, TagEvent,
 };
 
 fn run_case(name: &str) {
@@ -17,7 +17,7 @@ fn run_case(name: &str) {
         .iter()
         .find(|c| c.name == name)
         .unwrap_or_else(|| panic!("no case {name}"));
-    let outcome = read(&mut case.opener(), &case.segments);
+    let outcome = read(&mut case.stream(), &case.segments);
     assert_eq!(outcome, case.expect, "case {name}: {}", case.proves);
     if !case.danger_accept_plaintext {
         for r in &outcome.released {
@@ -173,7 +173,7 @@ fn remaining_viewer_still_opens_after_revocation() {
         }
     });
     let out = read(
-        &mut w.opener(&w.viewer, vec![w.camera.public_key()]),
+        &mut w.stream(&w.viewer, vec![w.camera.public_key()]),
         &getmedia_segments(&put),
     );
     assert!(out.errors.is_empty(), "{:?}", out.errors);
@@ -238,7 +238,7 @@ fn wrap_epochs_change_on_recipient_change_and_after_their_length_and_still_open(
     });
     let segments = getmedia_segments(&put);
     let out = read(
-        &mut w.opener(&w.viewer, vec![w.camera.public_key()]),
+        &mut w.stream(&w.viewer, vec![w.camera.public_key()]),
         &segments,
     );
     assert!(out.errors.is_empty(), "{:?}", out.errors);
@@ -363,6 +363,12 @@ fn header_repeat_is_ignored_not_reverified() {
     assert!(matches!(events[1], TagEvent::HeaderVerified(ref i) if i.seq == 1));
 }
 
+const KEY_FRAME_AT_0: FrameMeta = FrameMeta {
+    track: 1,
+    timecode: 0,
+    keyframe: true,
+};
+
 #[test]
 fn opener_never_releases_frame_shorter_than_tag() {
     let mut w = World::new(8);
@@ -374,7 +380,7 @@ fn opener_never_releases_frame_shorter_than_tag() {
     assert_eq!(start.disposition, Disposition::Release);
     let mut short = vec![0u8; 15];
     assert!(matches!(
-        o.open_frame(1, 0, true, &mut short),
+        o.open_frame(&KEY_FRAME_AT_0, &mut short),
         Err(OpenError::Tampered {
             seq: 0,
             frame: Some(0)
@@ -392,7 +398,7 @@ fn opener_requires_a_fragment_before_frames() {
         danger_accept_plaintext: false,
     });
     assert!(matches!(
-        o.open_frame(1, 0, true, &mut [0u8; 32]),
+        o.open_frame(&KEY_FRAME_AT_0, &mut [0u8; 32]),
         Err(OpenError::NoFragment)
     ));
 }
@@ -418,7 +424,7 @@ fn new_session_after_graceful_stop_is_not_an_alarm() {
     let mut segs = getmedia_segments(&put);
     segs.extend(getmedia_segments(&put_b));
     put.clear();
-    let out = read(&mut w.opener(&w.viewer, vec![w.camera.public_key()]), &segs);
+    let out = read(&mut w.stream(&w.viewer, vec![w.camera.public_key()]), &segs);
     assert_eq!(
         out.events,
         [
@@ -470,12 +476,7 @@ fn restart_fragment_reopens_a_cluster_resent_after_reconnect() {
                 };
                 for f in &frames[..cut] {
                     let mut d = f.data.clone();
-                    assert!(
-                        opener
-                            .open_frame(f.track, f.timecode, f.keyframe, &mut d)
-                            .unwrap()
-                            .is_some()
-                    );
+                    assert!(opener.open_frame(&f.meta(), &mut d).unwrap().is_some());
                 }
                 if cut < frames.len() {
                     // Reconnected: the same cluster comes again from its first frame.
@@ -487,9 +488,7 @@ fn restart_fragment_reopens_a_cluster_resent_after_reconnect() {
                     assert!(opener.restart_fragment(*timecode));
                     for f in frames {
                         let mut d = f.data.clone();
-                        let n = opener
-                            .open_frame(f.track, f.timecode, f.keyframe, &mut d)
-                            .unwrap();
+                        let n = opener.open_frame(&f.meta(), &mut d).unwrap();
                         assert_eq!(
                             n.map(|n| d[..n].to_vec()),
                             Some(common::plaintext(

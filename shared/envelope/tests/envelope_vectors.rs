@@ -39,7 +39,7 @@ fn every_vector_case_produces_its_expected_outcome() {
     for (name, json) in files {
         let case: common::VectorCase = serde_json::from_str(&json).expect("valid vector JSON");
         assert_eq!(case.name, name, "file name matches case name");
-        let outcome = common::read(&mut case.opener(), &case.segments);
+        let outcome = common::read(&mut case.stream(), &case.segments);
         assert_eq!(outcome, case.expect, "vector {name}: {}", case.proves);
         if !case.danger_accept_plaintext {
             for r in &outcome.released {

@@ -1,6 +1,7 @@
 //! Shared by the envelope tests and the `gen-vectors` example: a deterministic camera
-//! session, a model of how KVS GetMedia returns it, a streaming reader that follows the
-//! consumer call order of `envelope`, and the attack cases with their expected outcomes.
+//! session, a model of how KVS GetMedia returns it, [`read`] (which drives the envelope's
+//! `StreamOpener` with it, as every viewer does), and the attack cases with their expected
+//! outcomes in the vocabulary of FORMAT.md §11.
 //!
 //! GetMedia model (reference README §Where the producer's own tags come back): segment N =
 //! [tags sent before cluster N, only for the first cluster of a session] + cluster N + the
@@ -8,8 +9,9 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use kvs_e2ee_envelope::{
-    ChainEvent, FragmentOpener, FrameCipher, OpenError, OpenerConfig, PublicKey, SecretKey,
-    SessionConfig, SessionSealer, TagEvent, TrackCodecData,
+    ChainEvent, Failure, FailureKind, FragmentOpener, FrameCipher, FrameMeta, Input, OpenerConfig,
+    PublicKey, SecretKey, SessionConfig, SessionSealer, StreamConfig, StreamEvent, StreamOpener,
+    TrackCodecData,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -23,6 +25,16 @@ pub struct Frame {
     pub keyframe: bool,
     #[serde(with = "hex_bytes")]
     pub data: Vec<u8>,
+}
+
+impl Frame {
+    pub fn meta(&self) -> FrameMeta {
+        FrameMeta {
+            track: self.track,
+            timecode: self.timecode,
+            keyframe: self.keyframe,
+        }
+    }
 }
 
 /// A top-level element of the stream, as the reader sees it.
@@ -118,14 +130,32 @@ impl World {
         .unwrap()
     }
 
-    pub fn opener(&self, identity: &SecretKey, trusted: Vec<PublicKey>) -> FragmentOpener {
-        FragmentOpener::new(OpenerConfig {
+    pub fn opener_config(&self, identity: &SecretKey, trusted: Vec<PublicKey>) -> OpenerConfig {
+        OpenerConfig {
             stream_name: STREAM.into(),
             identities: vec![identity.clone()],
             trusted_cameras: trusted,
             danger_accept_plaintext: false,
-        })
+        }
     }
+
+    /// The low-level opener (one header, one frame at a time).
+    pub fn opener(&self, identity: &SecretKey, trusted: Vec<PublicKey>) -> FragmentOpener {
+        FragmentOpener::new(self.opener_config(identity, trusted))
+    }
+
+    /// The stream opener every viewer drives, reporting every failure (`keep_going`).
+    pub fn stream(&self, identity: &SecretKey, trusted: Vec<PublicKey>) -> StreamOpener<Vec<u8>> {
+        stream_opener(self.opener_config(identity, trusted))
+    }
+}
+
+/// A stream opener that reports every failure and goes on (as `--keep-going`).
+pub fn stream_opener(config: OpenerConfig) -> StreamOpener<Vec<u8>> {
+    StreamOpener::new(StreamConfig {
+        keep_going: true,
+        ..StreamConfig::new(config)
+    })
 }
 
 /// The plaintext of frame `i` of fragment `f` of a session labelled `label`.
@@ -160,7 +190,14 @@ pub fn produce(
             let (track, timecode, keyframe) = frame_meta(base, f, i);
             let mut data = plaintext(label, f, i);
             sealer
-                .seal_frame(track, timecode, keyframe, &mut data)
+                .seal_frame(
+                    &FrameMeta {
+                        track,
+                        timecode,
+                        keyframe,
+                    },
+                    &mut data,
+                )
                 .unwrap();
             frames.push(Frame {
                 track,
@@ -260,84 +297,68 @@ pub fn event_label(e: &ChainEvent) -> String {
     }
 }
 
-pub fn error_label(e: &OpenError) -> String {
-    match e {
-        OpenError::Tampered {
-            seq,
-            frame: Some(i),
-        } => format!("tampered {seq} frame {i}"),
-        OpenError::Tampered { seq, frame: None } => format!("tampered {seq} header"),
-        OpenError::Unencrypted { timecode } => format!("unencrypted {timecode}"),
-        OpenError::UnknownVersion { .. } => "unknown-version".into(),
-        OpenError::WrongStream { seq, .. } => format!("wrong-stream {seq}"),
-        OpenError::UntrustedCamera { seq, .. } => format!("untrusted-camera {seq}"),
-        OpenError::NotARecipient { seq, .. } => format!("not-a-recipient {seq}"),
-        OpenError::Malformed { .. } => "malformed".into(),
-        other => other.to_string(),
-    }
+/// The label of a failure the opener found in a header or frame (FORMAT.md §11); `None`
+/// for the chain's verdicts, which are labelled as events.
+pub fn failure_label(f: &Failure) -> Option<String> {
+    let seq = f
+        .fragment
+        .seq
+        .map_or_else(|| "?".to_owned(), |s| s.to_string());
+    Some(match &f.kind {
+        FailureKind::TamperedFrame { frame } => format!("tampered {seq} frame {frame}"),
+        FailureKind::TamperedHeader => format!("tampered {seq} header"),
+        FailureKind::Unencrypted => format!("unencrypted {}", f.fragment.timecode.unwrap_or(0)),
+        FailureKind::UnknownVersion { .. } => "unknown-version".into(),
+        FailureKind::WrongStream { .. } => format!("wrong-stream {seq}"),
+        FailureKind::UntrustedCamera { .. } => format!("untrusted-camera {seq}"),
+        FailureKind::NotARecipient { .. } => format!("not-a-recipient {seq}"),
+        FailureKind::Malformed { .. } => "malformed".into(),
+        FailureKind::TooLarge { .. } => "too-large".into(),
+        _ => return None,
+    })
 }
 
-/// A streaming consumer that follows the documented call order, never buffering more than
-/// one cluster, and records everything it released.
-pub fn read(opener: &mut FragmentOpener, segments: &[Segment]) -> Outcome {
+/// Reads `segments` as GetMedia returns them through `stream` and records everything it
+/// released, every chain verdict and every failure of a header or frame.
+pub fn read(stream: &mut StreamOpener<Vec<u8>>, segments: &[Segment]) -> Outcome {
     let mut out = Outcome::default();
     for seg in segments {
-        let mut buffered: Option<(u64, Vec<Frame>)> = None;
+        stream.push(Input::SegmentStart);
         for item in seg {
             match item {
-                Item::Tags { tags } => {
-                    match opener.on_tags(tags) {
-                        Ok(events) => {
-                            for ev in events {
-                                if let TagEvent::Chain(c) = ev {
-                                    out.events.push(event_label(&c));
-                                }
-                            }
-                        }
-                        Err(e) => out.errors.push(error_label(&e)),
-                    }
-                    if let Some((tc, _)) = &buffered
-                        && opener.has_header_for(*tc)
-                    {
-                        let (tc, frames) = buffered.take().expect("checked above");
-                        open_cluster(opener, tc, &frames, &mut out);
-                    }
-                }
+                Item::Tags { tags } => stream.push(Input::Tags(tags.clone())),
                 Item::Cluster { timecode, frames } => {
-                    if opener.has_header_for(*timecode) {
-                        open_cluster(opener, *timecode, frames, &mut out);
-                    } else {
-                        buffered = Some((*timecode, frames.clone()));
+                    stream.push(Input::ClusterStart {
+                        timecode: *timecode,
+                    });
+                    for f in frames {
+                        stream.push(Input::Frame {
+                            meta: f.meta(),
+                            data: f.data.clone(),
+                        });
+                        take(stream, &mut out);
                     }
+                    stream.push(Input::ClusterEnd);
                 }
             }
+            take(stream, &mut out);
         }
-        if let Some((tc, frames)) = buffered.take() {
-            open_cluster(opener, tc, &frames, &mut out);
-        }
+        stream.push(Input::SegmentEnd);
     }
-    out.events.extend(opener.finish().iter().map(event_label));
+    stream.push(Input::End);
+    take(stream, &mut out);
     out
 }
 
-fn open_cluster(opener: &mut FragmentOpener, tc: u64, frames: &[Frame], out: &mut Outcome) {
-    match opener.begin_fragment(tc) {
-        Err(e) => {
-            out.errors.push(error_label(&e));
-            return;
-        }
-        Ok(start) => out.events.extend(start.events.iter().map(event_label)),
-    }
-    for f in frames {
-        let mut data = f.data.clone();
-        match opener.open_frame(f.track, f.timecode, f.keyframe, &mut data) {
-            Ok(Some(n)) => out.released.push(data[..n].to_vec()),
-            Ok(None) => {}
-            Err(e) => out.errors.push(error_label(&e)),
+fn take(stream: &mut StreamOpener<Vec<u8>>, out: &mut Outcome) {
+    while let Some(ev) = stream.next_event() {
+        match ev {
+            StreamEvent::Frame { data, .. } => out.released.push(data),
+            StreamEvent::Chain(c) => out.events.push(event_label(&c)),
+            StreamEvent::Failure(f) => out.errors.extend(failure_label(&f)),
+            _ => {}
         }
     }
-    out.events
-        .extend(opener.end_fragment().iter().map(event_label));
 }
 
 /// One attack (or baseline) case: inputs for a viewer and the outcome it must produce.
@@ -360,9 +381,9 @@ pub struct VectorCase {
 }
 
 impl VectorCase {
-    pub fn opener(&self) -> FragmentOpener {
+    pub fn stream(&self) -> StreamOpener<Vec<u8>> {
         let sk: [u8; 32] = self.viewer_secret_key.as_slice().try_into().unwrap();
-        FragmentOpener::new(OpenerConfig {
+        stream_opener(OpenerConfig {
             stream_name: self.stream_name.clone(),
             identities: vec![SecretKey::from_bytes(sk)],
             trusted_cameras: self
@@ -572,6 +593,16 @@ pub fn all_cases() -> Vec<VectorCase> {
         "continued 4",
         "closed 4",
     ];
+    // Every frame of session A but those from frame `from.1` of fragment `from.0` on: a
+    // viewer releases nothing of a fragment after a frame of it failed.
+    let without_rest = |from: (usize, usize)| -> Vec<Vec<u8>> {
+        (0..FRAGMENTS)
+            .flat_map(|f| (0..FRAMES).map(move |i| (f, i)))
+            .filter(|&(f, i)| f != from.0 || i < from.1)
+            .map(|(f, i)| plaintext("A", f, i))
+            .collect()
+    };
+    // Every frame of session A but one (a frame cut from a fragment's end).
     let without = |skip: (usize, usize)| -> Vec<Vec<u8>> {
         (0..FRAGMENTS)
             .flat_map(|f| (0..FRAMES).map(move |i| (f, i)))
@@ -597,7 +628,7 @@ pub fn all_cases() -> Vec<VectorCase> {
         false,
         plain_a.clone(),
         s,
-        without((1, 2)),
+        without_rest((1, 2)),
         &normal,
         &["tampered 1 frame 2"],
     ));
@@ -614,7 +645,7 @@ pub fn all_cases() -> Vec<VectorCase> {
         false,
         plain_a.clone(),
         s,
-        without((1, 2)),
+        without_rest((1, 2)),
         &[
             "started 0",
             "continued 1",
@@ -637,7 +668,7 @@ pub fn all_cases() -> Vec<VectorCase> {
             *value = e.encode(b);
         }
     });
-    cases.push(mk("header_byte_flipped", "a changed header byte fails the HPKE unwrap (the core is the HPKE info); its cluster is refused", v, vec![cam], false, plain_a.clone(), s, frames_of("A", &[0, 1, 3, 4]), &["started 0", "continued 1", "gap 2..3", "continued 4", "closed 4"], &["tampered 2 header", "tampered 2 header", "unencrypted 12000"]));
+    cases.push(mk("header_byte_flipped", "a changed header byte fails the HPKE unwrap (the core is the HPKE info); its cluster is refused", v, vec![cam], false, plain_a.clone(), s, frames_of("A", &[0, 1, 3, 4]), &["started 0", "continued 1", "gap 2..3", "continued 4", "closed 4"], &["tampered 2 header"]));
 
     let mut s = base.clone();
     {
@@ -647,11 +678,7 @@ pub fn all_cases() -> Vec<VectorCase> {
         fr[1].data = fr[3].data.clone();
         fr[3].data = one;
     }
-    let released: Vec<Vec<u8>> = (0..FRAGMENTS)
-        .flat_map(|f| (0..FRAMES).map(move |i| (f, i)))
-        .filter(|&p| p != (1, 1) && p != (1, 3))
-        .map(|(f, i)| plaintext("A", f, i))
-        .collect();
+    let released = without_rest((1, 1));
     cases.push(mk(
         "frame_moved_to_other_index",
         "frames swapped within a fragment fail (index is the nonce and in the AAD)",
@@ -670,7 +697,7 @@ pub fn all_cases() -> Vec<VectorCase> {
             "continued 4",
             "closed 4",
         ],
-        &["tampered 1 frame 1", "tampered 1 frame 3"],
+        &["tampered 1 frame 1"],
     ));
 
     let mut s = base.clone();
@@ -684,7 +711,7 @@ pub fn all_cases() -> Vec<VectorCase> {
         false,
         plain_a.clone(),
         s,
-        without((2, 1)),
+        without_rest((2, 1)),
         &[
             "started 0",
             "continued 1",
@@ -707,7 +734,7 @@ pub fn all_cases() -> Vec<VectorCase> {
         false,
         plain_a.clone(),
         s,
-        without((1, 1)),
+        without_rest((1, 1)),
         &[
             "started 0",
             "continued 1",
@@ -730,7 +757,7 @@ pub fn all_cases() -> Vec<VectorCase> {
         false,
         plain_a.clone(),
         s,
-        without((1, 1)),
+        without_rest((1, 1)),
         &[
             "started 0",
             "continued 1",
@@ -753,7 +780,7 @@ pub fn all_cases() -> Vec<VectorCase> {
         false,
         plain_a.clone(),
         s,
-        without((1, 0)),
+        without_rest((1, 0)),
         &[
             "started 0",
             "continued 1",
@@ -777,7 +804,7 @@ pub fn all_cases() -> Vec<VectorCase> {
         false,
         plain_a.clone(),
         s,
-        without((1, 1)),
+        without_rest((1, 1)),
         &[
             "started 0",
             "continued 1",
@@ -965,9 +992,9 @@ pub fn all_cases() -> Vec<VectorCase> {
     s.insert(3, seg_b[1].clone());
     let mut sealed = plain_a.clone();
     sealed.extend(all_plain("B", 3));
-    let mut released = frames_of("A", &[0, 1, 2]);
-    released.extend(frames_of("B", &[1]));
-    released.extend(frames_of("A", &[3, 4]));
+    // Neither the inserted fragment nor the one after it (which then continues a session
+    // the chain no longer follows) is released; both are reported.
+    let released = frames_of("A", &[0, 1, 2, 4]);
     cases.push(mk(
         "fragment_spliced_from_other_session",
         "a fragment of another session of the same camera is reported as spliced",
@@ -1001,7 +1028,7 @@ pub fn all_cases() -> Vec<VectorCase> {
         s,
         frames_of("A", &all_a),
         &normal,
-        &["wrong-stream 1", "unencrypted 61000"],
+        &["wrong-stream 1"],
     ));
 
     let mut s = base.clone();
@@ -1071,7 +1098,7 @@ pub fn all_cases() -> Vec<VectorCase> {
             "continued 4",
             "closed 4",
         ],
-        &["unknown-version", "unknown-version", "unencrypted 12000"],
+        &["unknown-version"],
     ));
 
     cases.push(mk(
@@ -1084,11 +1111,7 @@ pub fn all_cases() -> Vec<VectorCase> {
         base[..1].to_vec(),
         vec![],
         &[],
-        &[
-            "not-a-recipient 0",
-            "not-a-recipient 0",
-            "unencrypted 10000",
-        ],
+        &["not-a-recipient 0"],
     ));
 
     cases.push(mk(
@@ -1101,11 +1124,7 @@ pub fn all_cases() -> Vec<VectorCase> {
         base[..1].to_vec(),
         vec![],
         &[],
-        &[
-            "untrusted-camera 0",
-            "untrusted-camera 0",
-            "unencrypted 10000",
-        ],
+        &["untrusted-camera 0"],
     ));
 
     cases.push(mk(
@@ -1118,11 +1137,7 @@ pub fn all_cases() -> Vec<VectorCase> {
         seg_r[..3].to_vec(),
         frames_of("R", &[0, 1]),
         &["started 0", "continued 1", "unterminated 1"],
-        &[
-            "not-a-recipient 2",
-            "not-a-recipient 2",
-            "unencrypted 72000",
-        ],
+        &["not-a-recipient 2"],
     ));
 
     // Header 2 carrying the viewer's stanza of header 3: same wrap epoch (same `enc`), so
@@ -1153,7 +1168,7 @@ pub fn all_cases() -> Vec<VectorCase> {
         s,
         frames_of("A", &[0, 1, 3, 4]),
         &["started 0", "continued 1", "gap 2..3", "continued 4", "closed 4"],
-        &["tampered 2 header", "tampered 2 header", "unencrypted 12000"],
+        &["tampered 2 header"],
     ));
 
     cases.push(mk(
@@ -1169,9 +1184,9 @@ pub fn all_cases() -> Vec<VectorCase> {
         &[],
     ));
 
-    for (label, session, base_tc, to) in [
-        ("a", &base, BASE_TC, FrameCipher::Aes256Gcm),
-        ("g", &seg_g, 80_000, FrameCipher::ChaCha20Poly1305),
+    for (label, session, to) in [
+        ("a", &base, FrameCipher::Aes256Gcm),
+        ("g", &seg_g, FrameCipher::ChaCha20Poly1305),
     ] {
         let mut s = session.clone();
         edit_header_tags(&mut s, 2, |name, value| {
@@ -1184,7 +1199,6 @@ pub fn all_cases() -> Vec<VectorCase> {
             }
         });
         let src = if label == "a" { "A" } else { "G" };
-        let unencrypted = format!("unencrypted {}", base_tc + 2000);
         cases.push(mk(
             &format!("frame_cipher_switched_to_{}", to.name().replace('-', "_")),
             "a header whose frame cipher is rewritten (a downgrade or cross-cipher attempt) fails the HPKE unwrap; its cluster is refused",
@@ -1195,7 +1209,7 @@ pub fn all_cases() -> Vec<VectorCase> {
             s,
             frames_of(src, &[0, 1, 3, 4]),
             &["started 0", "continued 1", "gap 2..3", "continued 4", "closed 4"],
-            &["tampered 2 header", "tampered 2 header", &unencrypted],
+            &["tampered 2 header"],
         ));
     }
 

@@ -1,9 +1,12 @@
-//! What the viewer found: a [`Failure`] per refused fragment and the final [`Summary`].
+//! What a viewer found, in words a user reads: a [`Failure`] per refused fragment, named by
+//! a [`FragmentRef`], and the [`Summary`] of a read. The [`StreamOpener`](crate::StreamOpener)
+//! produces them; every front end (CLI, GStreamer source, browser viewer) prints them as
+//! they are, so a report reads the same everywhere.
 
 use std::fmt;
 use std::ops::Range;
 
-use kvs_e2ee_envelope::{KeyId, OpenError, SessionId};
+use crate::{KeyId, OpenError, SessionId};
 
 /// Where in the stream something happened: as much as is known of the fragment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
