@@ -253,6 +253,18 @@ impl ApiError {
     }
 }
 
+impl From<kvs_e2ee_aws::sigv4::verify::VerifyError> for ApiError {
+    fn from(e: kvs_e2ee_aws::sigv4::verify::VerifyError) -> Self {
+        use kvs_e2ee_aws::sigv4::verify::VerifyError as V;
+        match e {
+            V::MissingAuthenticationToken(m) => Self::missing_authentication_token(m),
+            V::IncompleteSignature(m) => Self::incomplete_signature(m),
+            V::InvalidSignature(m) => Self::invalid_signature(m),
+            other => Self::invalid_signature(other.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,14 +7,12 @@
 //! stream's ARN.
 //!
 //! # Layout
-//! - [`sigv4`]: parse and verify SigV4 signatures (recomputed with `aws-sigv4`).
 //! - [`policy`]: the IAM policy subset and its evaluation.
 //! - [`store`]: users, temporary sessions and key generation.
 //! - [`bootstrap`]: the admin user and its shared-credentials file.
 
 pub mod bootstrap;
 pub mod policy;
-pub mod sigv4;
 pub mod store;
 
 use std::sync::Arc;
@@ -23,8 +21,8 @@ use http::request::Parts;
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
+pub use kvs_e2ee_aws::sigv4::verify::{PayloadHash, SignatureClaims};
 pub use policy::{Decision, PolicyDocument, PolicyVariables};
-pub use sigv4::{PayloadHash, SignatureClaims};
 pub use store::{CredentialStore, KeyLookup, NewSession, Principal, Secret, Session, User};
 
 /// An action as IAM names it (`kinesisvideo:PutMedia`), including the data-plane ones the

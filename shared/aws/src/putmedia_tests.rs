@@ -18,7 +18,8 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::ack::{AckErrorId, AckEventType};
-use crate::sigv4::{VerifyParams, verify_request};
+use crate::sigv4::verify::PayloadHash;
+use crate::test_support::verify_signed;
 
 const REGION: &str = "us-west-2";
 
@@ -83,21 +84,9 @@ fn ack(ty: AckEventType, n: u64) -> Bytes {
 async fn kvs_like(req: Request<Incoming>, seen: Arc<Mutex<Seen>>) -> Response<Body> {
     let problems = check_headers(&req);
     let c = creds();
-    let payloads = [PayloadSigning::EmptyBody];
-    let verified = verify_request(
-        req.method(),
-        req.uri(),
-        req.headers(),
-        &VerifyParams {
-            credentials: &c,
-            region: REGION,
-            service: KVS_SERVICE,
-            now: SystemTime::now(),
-            payloads: &payloads,
-        },
-    )
-    .map(|_| ())
-    .map_err(|e| e.to_string());
+    let (parts, body) = req.into_parts();
+    let verified = verify_signed(&parts, &c, REGION, PayloadHash::Streaming);
+    let req = Request::from_parts(parts, body);
     {
         let mut s = seen.lock().unwrap();
         s.header_problems = problems;

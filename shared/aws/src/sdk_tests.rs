@@ -1,6 +1,6 @@
 //! The SDK-based wrappers (control, GetMedia, archive) and `ClientConfig` against a local
 //! fake KVS: checks the SDK's requests decode with our server-side types (GetMediaInput),
-//! that their SigV4 signatures verify with `sigv4::verify_request`, and the error mapping.
+//! that their SigV4 signatures verify with the one verifier (`sigv4::verify`), and the error mapping.
 #![allow(clippy::unwrap_used)]
 
 use std::convert::Infallible;
@@ -22,7 +22,8 @@ use super::config::{ClientConfig, ConfigOptions, CredentialSource};
 use super::control::{DataApi, StreamStatus, create_stream, describe_stream, get_data_endpoint};
 use super::error::ServiceErrorKind;
 use super::getmedia::{GetMediaInput, StartSelector, get_media};
-use super::sigv4::{KVS_SERVICE, PayloadSigning, VerifyParams, verify_request};
+use super::sigv4::verify::PayloadHash;
+use super::test_support::verify_signed;
 
 const REGION: &str = "us-west-2";
 
@@ -63,21 +64,7 @@ async fn fake_kvs(
     let (parts, body) = req.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
     let c = creds();
-    let payloads = [PayloadSigning::Bytes(&body)];
-    let verified = verify_request(
-        &parts.method,
-        &parts.uri,
-        &parts.headers,
-        &VerifyParams {
-            credentials: &c,
-            region: REGION,
-            service: KVS_SERVICE,
-            now: SystemTime::now(),
-            payloads: &payloads,
-        },
-    )
-    .map(|_| ())
-    .map_err(|e| e.to_string());
+    let verified = verify_signed(&parts, &c, REGION, PayloadHash::Body(&body));
     let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let path = parts.uri.path().to_owned();
     log.lock()

@@ -203,3 +203,33 @@ pub(crate) async fn start_mtls_server(pki: &Pki, handler: Handler) -> SocketAddr
     });
     addr
 }
+
+/// Verifies a request our client sent with the one verifier ([`crate::sigv4::verify`]) as a
+/// server holding `creds` would: access key, session token, scope, clock and signature.
+pub(crate) fn verify_signed(
+    parts: &http::request::Parts,
+    creds: &aws_credential_types::Credentials,
+    region: &str,
+    payload: crate::sigv4::verify::PayloadHash<'_>,
+) -> Result<(), String> {
+    use crate::sigv4::verify::SignatureClaims;
+    let claims = SignatureClaims::parse(parts).map_err(|e| e.to_string())?;
+    if claims.access_key_id != creds.access_key_id() {
+        return Err(format!("access key id {}", claims.access_key_id));
+    }
+    if claims.security_token.as_deref() != creds.session_token() {
+        return Err("session token differs".into());
+    }
+    claims.check_scope(region).map_err(|e| e.to_string())?;
+    claims
+        .check_clock_skew(time::OffsetDateTime::now_utc())
+        .map_err(|e| e.to_string())?;
+    claims
+        .verify_signature(
+            parts,
+            creds.secret_access_key(),
+            creds.session_token(),
+            payload,
+        )
+        .map_err(|e| e.to_string())
+}

@@ -1,6 +1,8 @@
-//! SigV4 verification of incoming requests: parse the `Authorization` header, check scope and
-//! clock skew, then recompute the signature with `aws-sigv4` over exactly the headers the
-//! client signed and compare.
+//! SigV4 verification of incoming requests — the one verifier, which kvs-local runs on every
+//! request and our tests run on what our clients send: parse the `Authorization` header
+//! strictly (exactly `Credential`, `SignedHeaders` and `Signature`, each once; anything else
+//! is refused), check scope and clock skew, then recompute the signature with `aws-sigv4`
+//! over exactly the headers the client signed and compare in constant time.
 //!
 //! Works from the request head alone ([`http::request::Parts`]) plus a [`PayloadHash`], so a
 //! streaming handler (PutMedia) can authenticate before reading its body: producer-c signs
@@ -9,8 +11,9 @@
 //! [`PayloadHash::Streaming`] accepts both.
 //!
 //! Error texts are those AWS sends (captured in producer SDK issues, e.g. producer-sdk-cpp
-//! #1099 for "Signature expired", #22 for "The security token included in the request is
-//! invalid.").
+//! #1099 for "Signature expired"), each under the AWS exception it comes with
+//! ([`VerifyError::code`]). Looking up the secret for the access key id, and the session
+//! token rules, are the server's (kvs-local's `auth`).
 
 use std::time::SystemTime;
 
@@ -25,7 +28,44 @@ use sha2::{Digest as _, Sha256};
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
-use crate::error::ApiError;
+/// Why a signature was refused: the AWS exception and AWS's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// No `Authorization` header (`MissingAuthenticationTokenException`).
+    #[error("{0}")]
+    MissingAuthenticationToken(String),
+    /// A malformed `Authorization` header or `x-amz-date` (`IncompleteSignatureException`).
+    #[error("{0}")]
+    IncompleteSignature(String),
+    /// A well-formed signature that does not verify: scope, clock, signed headers, value
+    /// (`InvalidSignatureException`).
+    #[error("{0}")]
+    InvalidSignature(String),
+}
+
+impl VerifyError {
+    /// The AWS exception name.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingAuthenticationToken(_) => "MissingAuthenticationTokenException",
+            Self::IncompleteSignature(_) => "IncompleteSignatureException",
+            Self::InvalidSignature(_) => "InvalidSignatureException",
+        }
+    }
+
+    fn missing_authentication_token(m: impl Into<String>) -> Self {
+        Self::MissingAuthenticationToken(m.into())
+    }
+
+    fn incomplete_signature(m: impl Into<String>) -> Self {
+        Self::IncompleteSignature(m.into())
+    }
+
+    fn invalid_signature(m: impl Into<String>) -> Self {
+        Self::InvalidSignature(m.into())
+    }
+}
 
 /// The only algorithm kvs-local (and KVS for these APIs) accepts.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -78,33 +118,52 @@ pub struct SignatureClaims {
 impl SignatureClaims {
     /// Parses the SigV4 headers of `parts`. Errors are AWS's: `MissingAuthenticationToken`
     /// without an `Authorization` header, `IncompleteSignature` when it is malformed.
-    pub fn parse(parts: &Parts) -> Result<Self, ApiError> {
+    pub fn parse(parts: &Parts) -> Result<Self, VerifyError> {
         let Some(auth) = parts.headers.get(http::header::AUTHORIZATION) else {
-            return Err(ApiError::missing_authentication_token(
+            return Err(VerifyError::missing_authentication_token(
                 "Missing Authentication Token",
             ));
         };
         let auth = auth
             .to_str()
-            .map_err(|_| ApiError::incomplete_signature("Authorization header is not ASCII"))?;
+            .map_err(|_| VerifyError::incomplete_signature("Authorization header is not ASCII"))?;
         let rest = auth.strip_prefix(ALGORITHM).ok_or_else(|| {
-            ApiError::incomplete_signature(format!(
+            VerifyError::incomplete_signature(format!(
+                "Unsupported authorization type; only {ALGORITHM} is accepted"
+            ))
+        })?;
+        let rest = rest.strip_prefix(' ').ok_or_else(|| {
+            VerifyError::incomplete_signature(format!(
                 "Unsupported authorization type; only {ALGORITHM} is accepted"
             ))
         })?;
         let (mut credential, mut signed, mut signature) = (None, None, None);
         for part in rest.split(',') {
             let part = part.trim();
-            if let Some(v) = part.strip_prefix("Credential=") {
-                credential = Some(v);
-            } else if let Some(v) = part.strip_prefix("SignedHeaders=") {
-                signed = Some(v);
-            } else if let Some(v) = part.strip_prefix("Signature=") {
-                signature = Some(v);
+            let (key, value) = part.split_once('=').ok_or_else(|| {
+                VerifyError::incomplete_signature(format!(
+                    "Authorization header requires 'Credential', 'SignedHeaders' and \
+                     'Signature' parameters as key=value pairs, got '{part}'"
+                ))
+            })?;
+            let slot = match key {
+                "Credential" => &mut credential,
+                "SignedHeaders" => &mut signed,
+                "Signature" => &mut signature,
+                _ => {
+                    return Err(VerifyError::incomplete_signature(format!(
+                        "Authorization header has an unknown parameter '{key}'"
+                    )));
+                }
+            };
+            if slot.replace(value).is_some() {
+                return Err(VerifyError::incomplete_signature(format!(
+                    "Authorization header has the parameter '{key}' twice"
+                )));
             }
         }
         let missing = |what: &str| {
-            ApiError::incomplete_signature(format!(
+            VerifyError::incomplete_signature(format!(
                 "Authorization header requires '{what}' parameter. Authorization={auth_type}",
                 auth_type = ALGORITHM
             ))
@@ -112,25 +171,30 @@ impl SignatureClaims {
         let credential = credential.ok_or_else(|| missing("Credential"))?;
         let signed = signed.ok_or_else(|| missing("SignedHeaders"))?;
         let signature = signature.ok_or_else(|| missing("Signature"))?;
+        if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(VerifyError::incomplete_signature(format!(
+                "Signature must be 64 hexadecimal digits, got '{signature}'"
+            )));
+        }
 
         let scope: Vec<&str> = credential.split('/').collect();
         let [akid, date, region, service, terminator] = scope.as_slice() else {
-            return Err(ApiError::incomplete_signature(format!(
+            return Err(VerifyError::incomplete_signature(format!(
                 "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{credential}'"
             )));
         };
         if *terminator != "aws4_request" {
-            return Err(ApiError::invalid_signature(format!(
+            return Err(VerifyError::invalid_signature(format!(
                 "Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'."
             )));
         }
         let amz_date = header_str(parts, "x-amz-date").ok_or_else(|| {
-            ApiError::incomplete_signature(
+            VerifyError::incomplete_signature(
                 "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
             )
         })?;
         let request_time = parse_amz_date(amz_date).ok_or_else(|| {
-            ApiError::incomplete_signature(format!(
+            VerifyError::incomplete_signature(format!(
                 "Date must be in ISO-8601 'basic format'. Got '{amz_date}'."
             ))
         })?;
@@ -148,20 +212,20 @@ impl SignatureClaims {
     }
 
     /// Checks the credential scope names `region` and the KVS service, dated the request day.
-    pub fn check_scope(&self, region: &str) -> Result<(), ApiError> {
+    pub fn check_scope(&self, region: &str) -> Result<(), VerifyError> {
         if self.service != SERVICE {
-            return Err(ApiError::invalid_signature(format!(
+            return Err(VerifyError::invalid_signature(format!(
                 "Credential should be scoped to correct service: '{SERVICE}'. "
             )));
         }
         if self.region != region {
-            return Err(ApiError::invalid_signature(format!(
+            return Err(VerifyError::invalid_signature(format!(
                 "Credential should be scoped to a valid region, not '{}'. ",
                 self.region
             )));
         }
         if !self.amz_date.starts_with(&self.scope_date) {
-            return Err(ApiError::invalid_signature(format!(
+            return Err(VerifyError::invalid_signature(format!(
                 "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{}'.",
                 self.scope_date,
                 self.amz_date.get(..8).unwrap_or(&self.amz_date),
@@ -172,11 +236,11 @@ impl SignatureClaims {
     }
 
     /// Checks the request time is within [`MAX_CLOCK_SKEW`] of `now` (AWS's message texts).
-    pub fn check_clock_skew(&self, now: OffsetDateTime) -> Result<(), ApiError> {
+    pub fn check_clock_skew(&self, now: OffsetDateTime) -> Result<(), VerifyError> {
         let earliest = now - MAX_CLOCK_SKEW;
         let latest = now + MAX_CLOCK_SKEW;
         if self.request_time < earliest {
-            return Err(ApiError::invalid_signature(format!(
+            return Err(VerifyError::invalid_signature(format!(
                 "Signature expired: {} is now earlier than {} ({} - 5 min.)",
                 self.amz_date,
                 format_amz_date(earliest),
@@ -184,7 +248,7 @@ impl SignatureClaims {
             )));
         }
         if self.request_time > latest {
-            return Err(ApiError::invalid_signature(format!(
+            return Err(VerifyError::invalid_signature(format!(
                 "Signature not yet current: {} is still later than {} ({} + 5 min.)",
                 self.amz_date,
                 format_amz_date(latest),
@@ -202,17 +266,22 @@ impl SignatureClaims {
         secret_access_key: &str,
         session_token: Option<&str>,
         payload: PayloadHash<'_>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), VerifyError> {
         let mismatch = || {
-            ApiError::invalid_signature(
+            VerifyError::invalid_signature(
                 "The request signature we calculated does not match the signature you provided. \
                  Check your AWS Secret Access Key and signing method. Consult the service \
                  documentation for details.",
             )
         };
         if !self.signed_headers.iter().any(|h| h == "host") {
-            return Err(ApiError::invalid_signature(
+            return Err(VerifyError::invalid_signature(
                 "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+            ));
+        }
+        if !self.signed_headers.iter().any(|h| h == "x-amz-date") {
+            return Err(VerifyError::invalid_signature(
+                "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.",
             ));
         }
         let candidates: Vec<String> = match payload {
@@ -438,8 +507,8 @@ mod tests {
         let claims = SignatureClaims::parse(&parts).unwrap();
         let err = claims.check_clock_skew(now).unwrap_err();
         assert_eq!(err.code(), "InvalidSignatureException");
-        assert!(err.message().starts_with("Signature expired: "), "{err}");
-        assert!(err.message().ends_with(" - 5 min.)"), "{err}");
+        assert!(err.to_string().starts_with("Signature expired: "), "{err}");
+        assert!(err.to_string().ends_with(" - 5 min.)"), "{err}");
         let future = now + time::Duration::minutes(6);
         let parts = signed_parts(b"", SignableBody::Bytes(b""), None, future, &[]);
         let err = SignatureClaims::parse(&parts)
@@ -447,7 +516,7 @@ mod tests {
             .check_clock_skew(now)
             .unwrap_err();
         assert!(
-            err.message().starts_with("Signature not yet current"),
+            err.to_string().starts_with("Signature not yet current"),
             "{err}"
         );
         let err = claims.check_scope("eu-west-1").unwrap_err();
@@ -464,6 +533,12 @@ mod tests {
             "AWS4-HMAC-SHA256 Credential=a/b",
             "AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, SignedHeaders=host",
             "AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, SignedHeaders=host, Signature=00",
+            // Strict: exactly the three parameters, each once, and a 64-digit hex signature.
+            "AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, SignedHeaders=host, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31, Extra=1",
+            "AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, Credential=x/b/c/d/aws4_request, SignedHeaders=host, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
+            "AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, SignedHeaders=host, Signature=zz",
+            "AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, SignedHeaders=host, Signature",
+            "AWS4-HMAC-SHA256Credential=a/b/c/d/aws4_request, SignedHeaders=host, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
         ] {
             parts
                 .headers
