@@ -336,7 +336,8 @@ fn viewer_config(
         inspect: false,
         client: admin.clone(),
         catch_up_idle: CATCH_UP_IDLE,
-        progress: false,
+        progress: None,
+        stop: None,
     })
 }
 

@@ -420,7 +420,8 @@ impl Lab {
             inspect: false,
             client: admin(&server),
             catch_up_idle: Duration::from_millis(700),
-            progress: false,
+            progress: None,
+            stop: None,
         };
         let outcome = tokio::time::timeout(LIMIT, kvs_e2ee_consumer::run(config))
             .await

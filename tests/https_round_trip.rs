@@ -105,7 +105,8 @@ async fn camera_and_viewer_round_trip_the_clip_over_https() {
         inspect: false,
         client: options,
         catch_up_idle: Duration::from_millis(700),
-        progress: false,
+        progress: None,
+        stop: None,
     };
     let outcome = tokio::time::timeout(LIMIT, kvs_e2ee_consumer::run(read))
         .await

@@ -221,7 +221,8 @@ async fn thirty_second_clip_with_credentials_expiring_every_three_seconds_arrive
             inspect: false,
             client: admin,
             catch_up_idle: Duration::from_millis(700),
-            progress: false,
+            progress: None,
+            stop: None,
         }),
     )
     .await

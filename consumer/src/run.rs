@@ -4,10 +4,14 @@
 //! The live reader is a small state machine: requesting → reading → (connection dropped)
 //! resuming from the last continuation token, so the output has no gap and no duplicate.
 
+use std::sync::Arc;
+
+use kvs_e2ee_aws::retry::Backoff;
 use std::io::Write;
 use std::path::PathBuf;
 use std::pin::pin;
 use std::time::{Duration, SystemTime};
+use tokio_util::sync::CancellationToken;
 
 use kvs_e2ee_aws::StreamId;
 use kvs_e2ee_aws::archive::{self, MAX_FRAGMENTS_PER_CALL, TimestampKind};
@@ -24,8 +28,11 @@ use kvs_e2ee_envelope::Summary;
 
 /// Consecutive failed (re)connections before a live read gives up.
 const MAX_RECONNECTS: u32 = 5;
-/// Pause before reconnecting, multiplied by the attempt number.
-const RECONNECT_BACKOFF: Duration = Duration::from_millis(200);
+/// Pause before reconnecting (doubling per failed attempt).
+const RECONNECT_BACKOFF: Backoff = Backoff {
+    initial: Duration::from_millis(200),
+    max: Duration::from_secs(5),
+};
 /// Default quiet period after which `--until-current` considers the read caught up.
 pub const DEFAULT_CATCH_UP_IDLE: Duration = Duration::from_secs(3);
 
@@ -145,8 +152,31 @@ pub struct Config {
     pub client: ConfigOptions,
     /// Quiet period that means "caught up" for `until_current`.
     pub catch_up_idle: Duration,
-    /// Show a progress bar for archive exports.
-    pub progress: bool,
+    /// Told how far an archive read is (the binary draws a progress bar with it).
+    pub progress: Option<ProgressFn>,
+    /// Cancelled to end the read early and keep what was verified (the binary cancels it
+    /// on Ctrl-C); `None`: the read runs until it is done.
+    pub stop: Option<CancellationToken>,
+}
+
+/// How far an archive read is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes of fragments read so far.
+    pub bytes: u64,
+    /// Bytes of all fragments in the range (ListFragments' sizes).
+    pub total: u64,
+}
+
+/// Receives [`Progress`] reports.
+pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
+
+/// Resolves when `stop` is cancelled; never without one.
+async fn stopped(stop: Option<&CancellationToken>) {
+    match stop {
+        Some(t) => t.cancelled().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Why a read could not start or went on failing.
@@ -335,7 +365,7 @@ async fn read_live(
             None => std::future::pending().await,
         }
     });
-    let mut ctrl_c = pin!(tokio::signal::ctrl_c());
+    let mut stop_requested = pin!(stopped(config.stop.as_ref()));
     let mut selector = start.selector();
     let mut attempts = 0u32;
     loop {
@@ -345,14 +375,14 @@ async fn read_live(
                     tokio::select! {
                         e = pump(body, sink, until_current.then_some(config.catch_up_idle), &mut attempts) => e?,
                         _ = &mut stop => return Ok(()),
-                        _ = &mut ctrl_c => return Ok(()),
+                        _ = &mut stop_requested => return Ok(()),
                     }
                 }
                 Err(e) if e.is_retryable() => Ending::Dropped(e.to_string()),
                 Err(e) => return Err(e.into()),
             },
             _ = &mut stop => return Ok(()),
-            _ = &mut ctrl_c => return Ok(()),
+            _ = &mut stop_requested => return Ok(()),
         };
         match ending {
             Ending::Done if until_current => return Ok(()),
@@ -370,7 +400,7 @@ async fn read_live(
         if let Some(token) = sink.continuation_token() {
             selector = StartSelector::ContinuationToken(token);
         }
-        tokio::time::sleep(RECONNECT_BACKOFF * attempts.max(1)).await;
+        tokio::time::sleep(RECONNECT_BACKOFF.delay(attempts.max(1))).await;
     }
 }
 
@@ -430,33 +460,30 @@ async fn read_archive(
         .iter()
         .map(|f| u64::try_from(f.size_bytes).unwrap_or(0))
         .sum();
-    let bar = progress_bar(config.progress, total);
+    let mut read = 0u64;
+    let report = |bytes| {
+        if let Some(p) = &config.progress {
+            p(Progress { bytes, total });
+        }
+    };
+    report(0);
     for batch in fragments.chunks(MAX_FRAGMENTS_PER_CALL) {
         let numbers: Vec<String> = batch.iter().map(|f| f.number.clone()).collect();
         let mut body = archive::get_media_for_fragment_list(&media, stream, &numbers).await?;
-        while let Some(chunk) = body.next_chunk().await {
+        loop {
+            let chunk = tokio::select! {
+                c = body.next_chunk() => c,
+                () = stopped(config.stop.as_ref()) => return Ok(()),
+            };
+            let Some(chunk) = chunk else { break };
             let bytes = chunk.map_err(|e| RunError::Connection {
                 attempts: 1,
                 last: e.to_string(),
             })?;
-            bar.inc(bytes.len() as u64);
+            read += bytes.len() as u64;
+            report(read);
             sink.push(&bytes)?;
         }
     }
-    bar.finish_and_clear();
     Ok(())
-}
-
-fn progress_bar(enabled: bool, total: u64) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if !enabled || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
-    ) {
-        bar.set_style(style);
-    }
-    bar
 }

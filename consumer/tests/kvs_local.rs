@@ -136,7 +136,8 @@ fn config(s: &Setup, mode: Mode, out: &Path, identity: SecretKey, trusted: Publi
         inspect: false,
         client: options(&s.server),
         catch_up_idle: Duration::from_millis(500),
-        progress: false,
+        progress: None,
+        stop: None,
     }
 }
 

@@ -174,29 +174,6 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
-/// Parses `2s`, `1500ms`, `2.5s`, `1m`, or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let bad = || format!("{s:?} is not a duration like 2s, 1500ms or 1m");
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num.parse().map_err(|_| bad())?;
-    let scale = match unit.trim() {
-        "ms" => 0.001,
-        "" | "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(bad()),
-    };
-    let secs = value * scale;
-    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
 /// KVS stream names: 1–256 characters of `[a-zA-Z0-9_.-]` (CreateStream API).
 fn validate_stream_name(name: &str) -> Result<(), ConfigError> {
     if !kvs_e2ee_aws::is_valid_stream_name(name) {
@@ -473,7 +450,7 @@ impl TryFrom<Cli> for Config {
                 Some(hours)
             }
         };
-        let fragment_duration = parse_duration(&cli.fragment_duration)
+        let fragment_duration = settings::parse_duration(&cli.fragment_duration)
             .map_err(|e| invalid("--fragment-duration", e))?;
         if fragment_duration.is_zero()
             || fragment_duration.as_millis() >= KVS_MAX_FRAGMENT_DURATION_MS as u128
@@ -494,7 +471,7 @@ impl TryFrom<Cli> for Config {
         }
         let stats_interval = match &cli.stats {
             None => None,
-            Some(s) => match parse_duration(s).map_err(|e| invalid("--stats", e))? {
+            Some(s) => match settings::parse_duration(s).map_err(|e| invalid("--stats", e))? {
                 d if d.is_zero() => return Err(invalid("--stats", "the interval must be above 0")),
                 d => Some(d),
             },
@@ -889,15 +866,6 @@ mod tests {
             parse_size("MB").is_err()
                 && parse_size("99999999999GB").is_err()
                 && parse_size("1.5MB").is_err()
-        );
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2.5"), Ok(Duration::from_millis(2500)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert!(
-            parse_duration("-1s").is_err()
-                && parse_duration("2 fortnights").is_err()
-                && parse_duration("").is_err()
         );
     }
 }

@@ -196,17 +196,28 @@ async fn ensure_stream(
     }
 }
 
-/// The camera's active secret key and the viewers' public keys.
-fn load_keys(config: &Config) -> Result<(SecretKey, Vec<PublicKey>), RunError> {
-    let identity = Identity::load_kind(&config.identity, KeyKind::Camera)?;
-    let recipients = KeyList::load(&config.recipients, KeyKind::Viewer)?;
-    let recipients: Vec<_> = recipients.entries().iter().map(|e| e.key).collect();
-    if recipients.is_empty() {
-        return Err(RunError::NoRecipients(
-            config.recipients.display().to_string(),
-        ));
+/// The camera's active secret key and the viewers' public keys, read once per run (the
+/// recipients file is then watched for changes by [`watch_recipients`]).
+struct CameraKeys {
+    camera: SecretKey,
+    recipients: Vec<PublicKey>,
+}
+
+impl CameraKeys {
+    fn load(config: &Config) -> Result<Self, RunError> {
+        let identity = Identity::load_kind(&config.identity, KeyKind::Camera)?;
+        let recipients = KeyList::load(&config.recipients, KeyKind::Viewer)?;
+        let recipients: Vec<_> = recipients.entries().iter().map(|e| e.key).collect();
+        if recipients.is_empty() {
+            return Err(RunError::NoRecipients(
+                config.recipients.display().to_string(),
+            ));
+        }
+        Ok(Self {
+            camera: identity.active().clone(),
+            recipients,
+        })
     }
-    Ok((identity.active().clone(), recipients))
 }
 
 fn open_store(config: &Config) -> Result<Box<dyn FragmentStore>, RunError> {
@@ -257,7 +268,7 @@ pub async fn run_with(
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
     // Keys first: a bad key file is named before any AWS setup can fail.
-    load_keys(&config)?;
+    let keys = CameraKeys::load(&config)?;
     let client = ClientConfig::load(ConfigOptions {
         region: config.region.clone(),
         endpoint_url: config.endpoint_url.clone(),
@@ -274,7 +285,7 @@ pub async fn run_with(
             .await
             .map_err(|e| iot_credentials_error(&e))?;
     }
-    stream_with(config, client, engine_config, stop).await
+    stream_with_keys(config, keys, client, engine_config, stop).await
 }
 
 /// Names the IoT setting behind a failed credentials fetch.
@@ -328,9 +339,19 @@ pub async fn stream_with(
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
     // Keys first: a bad key file is reported before the source is opened.
-    load_keys(&config)?;
+    let keys = CameraKeys::load(&config)?;
+    stream_with_keys(config, keys, client, engine_config, stop).await
+}
+
+async fn stream_with_keys(
+    config: Config,
+    keys: CameraKeys,
+    client: ClientConfig,
+    engine_config: EngineConfig,
+    stop: Arc<Notify>,
+) -> Result<EngineStats, RunError> {
     let reader = MediaReader::open(&config.source).await?;
-    stream_source(config, client, reader, engine_config, stop).await
+    stream_source_with_keys(config, keys, client, reader, engine_config, stop).await
 }
 
 /// [`stream_with`] reading `reader` instead of `config.source` (e.g. an
@@ -338,11 +359,23 @@ pub async fn stream_with(
 pub async fn stream_source(
     config: Config,
     client: ClientConfig,
+    reader: MediaReader,
+    engine_config: EngineConfig,
+    stop: Arc<Notify>,
+) -> Result<EngineStats, RunError> {
+    let keys = CameraKeys::load(&config)?;
+    stream_source_with_keys(config, keys, client, reader, engine_config, stop).await
+}
+
+async fn stream_source_with_keys(
+    config: Config,
+    keys: CameraKeys,
+    client: ClientConfig,
     mut reader: MediaReader,
     engine_config: EngineConfig,
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
-    let prepared = prepare(config, client).await?;
+    let prepared = prepare_with_keys(config, keys, client).await?;
     if let Some(ms) = prepared.not_before_ms() {
         reader.not_before(ms);
     }
@@ -374,7 +407,16 @@ impl std::fmt::Debug for Prepared {
 /// checks (or creates) the stream, asks for the PutMedia endpoint and opens
 /// the fragment store. Setup mistakes surface here, before any media flows.
 pub async fn prepare(config: Config, client: ClientConfig) -> Result<Prepared, RunError> {
-    let (camera, recipients) = load_keys(&config)?;
+    let keys = CameraKeys::load(&config)?;
+    prepare_with_keys(config, keys, client).await
+}
+
+async fn prepare_with_keys(
+    config: Config,
+    keys: CameraKeys,
+    client: ClientConfig,
+) -> Result<Prepared, RunError> {
+    let CameraKeys { camera, recipients } = keys;
     let control_client = client.control_client();
     ensure_stream(&control_client, &config.stream_name, config.create_stream).await?;
     let stream = StreamId::Name(config.stream_name.clone());

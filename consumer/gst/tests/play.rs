@@ -94,7 +94,8 @@ async fn play_decodes_and_shows_every_frame_headless() {
             ca_bundle: None,
         },
         catch_up_idle: Duration::from_secs(1),
-        progress: false,
+        progress: None,
+        stop: None,
     };
     let outcome = tokio::time::timeout(
         Duration::from_secs(35),

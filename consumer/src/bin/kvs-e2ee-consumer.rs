@@ -46,7 +46,7 @@ struct Cli {
     #[arg(long, conflicts_with = "from")]
     until_current: bool,
     /// Stop a live read after this long (e.g. 30s, 5m, 1h).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = kvs_e2ee_aws::settings::parse_duration)]
     max_duration: Option<Duration>,
     /// Output MKV file, or - for standard output.
     #[arg(short = 'o', long, default_value = "-")]
@@ -172,9 +172,46 @@ impl TryFrom<Cli> for Config {
                 ..ConfigOptions::default()
             },
             catch_up_idle: kvs_e2ee_consumer::run::DEFAULT_CATCH_UP_IDLE,
-            progress: true,
+            // Terminals and signals are the binary's: set in `main`.
+            progress: None,
+            stop: None,
         })
     }
+}
+
+/// An archive export's progress on standard error, when it is a terminal.
+fn progress_bar() -> kvs_e2ee_consumer::run::ProgressFn {
+    use std::io::IsTerminal;
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(0);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        ) {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    std::sync::Arc::new(move |p: kvs_e2ee_consumer::run::Progress| {
+        bar.set_length(p.total);
+        bar.set_position(p.bytes);
+        if p.bytes >= p.total {
+            bar.finish_and_clear();
+        }
+    })
+}
+
+/// A stop signal cancelled by Ctrl-C: the read ends and keeps what was verified.
+fn stop_on_ctrl_c() -> tokio_util::sync::CancellationToken {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    stop
 }
 
 fn parse_start(s: &str) -> anyhow::Result<Start> {
@@ -184,23 +221,6 @@ fn parse_start(s: &str) -> anyhow::Result<Start> {
 fn parse_time(s: &str) -> anyhow::Result<SystemTime> {
     kvs_e2ee_consumer::run::parse_time(s)
         .with_context(|| format!("time {s:?}: expected RFC 3339 or epoch seconds"))
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((s, "s"), |i| s.split_at(i));
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?}: expected a duration such as 30s, 5m, 1h"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("{s:?}: unit must be ms, s, m or h")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }
 
 #[tokio::main]
@@ -221,13 +241,15 @@ async fn main() -> ExitCode {
         );
         return ExitCode::from(EXIT_ERROR);
     }
-    let config = match Config::try_from(cli) {
+    let mut config = match Config::try_from(cli) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e:#}");
             return ExitCode::from(EXIT_ERROR);
         }
     };
+    config.progress = Some(progress_bar());
+    config.stop = Some(stop_on_ctrl_c());
     let outcome = if play {
         run_play(config).await
     } else {
@@ -318,16 +340,5 @@ mod tests {
         ] {
             assert!(parse_start(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
-        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
-        assert!(parse_duration("5 minutes").is_err());
-        assert!(parse_duration("-1s").is_err());
     }
 }

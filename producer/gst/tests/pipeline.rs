@@ -94,7 +94,8 @@ impl Setup {
                 inspect,
                 client: self.admin(),
                 catch_up_idle: Duration::from_secs(1),
-                progress: false,
+                progress: None,
+                stop: None,
             }),
         )
         .await

@@ -774,13 +774,13 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
     }
 }
 
-/// `initial × 2^(failures-1)`, at most `max`.
+/// The reconnect pause after `failures` consecutive failures.
 fn backoff(config: &EngineConfig, failures: u32) -> Duration {
-    let factor = 1u32 << failures.saturating_sub(1).min(16);
-    config
-        .backoff_initial
-        .saturating_mul(factor)
-        .min(config.backoff_max)
+    kvs_e2ee_aws::retry::Backoff {
+        initial: config.backoff_initial,
+        max: config.backoff_max,
+    }
+    .delay(failures.max(1))
 }
 
 #[cfg(test)]

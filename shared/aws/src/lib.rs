@@ -10,6 +10,7 @@
 //! - [`error`]: AWS error classification and SDK call errors.
 //! - [`iot`]: the AWS IoT credentials provider (JSON format and cached mTLS client).
 //! - [`putmedia`]: one PutMedia connection (chunked MKV up, ACK events down).
+//! - [`retry`]: the reconnect policy (exponential backoff) of every client.
 //! - [`sigv4`]: SigV4 signing (PutMedia, as producer-c does) and verification (kvs-local).
 //! - [`getmedia`]: GetMedia tags, start selector, client.
 //! - [`archive`]: ListFragments and GetMediaForFragmentList.
@@ -27,6 +28,7 @@ pub mod error;
 pub mod getmedia;
 pub mod iot;
 pub mod putmedia;
+pub mod retry;
 pub mod settings;
 pub mod sigv4;
 

@@ -1,5 +1,5 @@
 //! Checks of the settings every front end takes the same way — stream name,
-//! region, endpoint URL, key file paths, static keys, frame cipher — each
+//! region, endpoint URL, key file paths, static keys, frame cipher, durations — each
 //! failure named after the setting, with the `kvssink` property names the
 //! GStreamer elements use (`stream-name`, `aws-region`, `endpoint-url`,
 //! `access-key`, `secret-key`, `session-token`; ours: `frame-cipher`). No
@@ -163,6 +163,30 @@ pub fn static_credentials(
     }
 }
 
+/// Parses a duration as every front end writes it: `2s`, `1500ms`, `2.5s`, `1m`, `1h`, or a
+/// bare number of seconds; at most 10^9 s.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let bad = || format!("{s:?} is not a duration like 2s, 1500ms, 5m or 1h");
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.parse().map_err(|_| bad())?;
+    let scale = match unit.trim() {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(bad()),
+    };
+    let secs = value * scale;
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -259,5 +283,20 @@ mod tests {
             static_credentials(None, None, None, "test").unwrap(),
             CredentialSource::DefaultChain
         ));
+    }
+
+    #[test]
+    fn durations_parse_in_every_unit_and_refuse_the_rest() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2.5"), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        for bad in ["-1s", "2 fortnights", "", "5 minutes", "1e99s", "NaN"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 }

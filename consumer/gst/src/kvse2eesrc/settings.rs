@@ -84,7 +84,8 @@ impl Settings {
                 ca_bundle: None,
             },
             catch_up_idle: catch_up_idle(),
-            progress: false,
+            progress: None,
+            stop: None,
         })
     }
 
