@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
-use kvs_e2ee_aws::iot::IotConfig as ProviderConfig;
 use kvs_e2ee_consumer::run::{Config, Mode, OutputTarget, Start};
 use kvs_e2ee_envelope::FrameCipher;
 use kvs_e2ee_keys::{Identity, KeyKind, PairFiles};
@@ -120,14 +119,14 @@ async fn thirty_second_clip_with_credentials_expiring_every_three_seconds_arrive
 
     // The camera's configuration as `kvs-e2ee-producer --source - --fps 30` with the IoT
     // flags builds it.
-    let iot = IotConfig {
-        endpoint: device.endpoint.clone().unwrap(),
-        cert: device.certificate_path.clone(),
-        key: device.private_key_path.clone(),
-        ca: Some(device.ca_path.clone()),
-        role_alias: device.role_alias.clone(),
-        thing_name: device.thing_name.clone(),
-    };
+    let iot = IotConfig::new(
+        device.endpoint.clone().unwrap(),
+        device.role_alias.clone(),
+        device.thing_name.clone(),
+        device.certificate_path.clone(),
+        device.private_key_path.clone(),
+        device.ca_path.clone(),
+    );
     let config = CameraConfig {
         stream_name: STREAM.into(),
         identity: keys.camera.clone(),
@@ -150,14 +149,7 @@ async fn thirty_second_clip_with_credentials_expiring_every_three_seconds_arrive
     };
     // The client the producer builds from those flags (`run::run_with`), but with a refresh
     // margin that fits three-second credentials.
-    let mut provider = ProviderConfig::new(
-        iot.endpoint,
-        iot.role_alias,
-        iot.thing_name,
-        iot.cert,
-        iot.key,
-        iot.ca.unwrap(),
-    );
+    let mut provider = iot;
     provider.refresh_margin = REFRESH_MARGIN;
     let client = ClientConfig::load(ConfigOptions {
         region: config.region.clone(),

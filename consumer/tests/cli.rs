@@ -16,6 +16,12 @@ fn consumer(args: &[&str]) -> Command {
     c.args(args)
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("AWS_PROFILE")
+        .env_remove("AWS_IOT_CORE_CREDENTIAL_ENDPOINT")
+        .env_remove("AWS_IOT_CORE_ROLE_ALIAS")
+        .env_remove("AWS_IOT_CORE_THING_NAME")
+        .env_remove("AWS_IOT_CORE_CERT")
+        .env_remove("AWS_IOT_CORE_PRIVATE_KEY")
+        .env_remove("AWS_IOT_CORE_CA")
         .env("AWS_EC2_METADATA_DISABLED", "true");
     c
 }
@@ -69,6 +75,38 @@ fn cli_rejects_range_that_ends_before_it_starts() {
         stderr(&out).contains("--to is before --from"),
         "{}",
         stderr(&out)
+    );
+}
+
+#[test]
+fn cli_names_every_missing_iot_setting_as_the_camera_does() {
+    let k = key_files(7);
+    let out = consumer(&[
+        "--stream",
+        "s",
+        "--identity",
+        k.files.viewer.to_str().unwrap(),
+        "--trust",
+        k.files.trusted_cameras.to_str().unwrap(),
+        "-o",
+        "/dev/null",
+    ])
+    .env(
+        "AWS_IOT_CORE_CREDENTIAL_ENDPOINT",
+        "abc.credentials.iot.eu-west-1.amazonaws.com",
+    )
+    .args(["--iot-cert", k.files.viewer.to_str().unwrap()])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "IoT credentials are partly configured: missing --iot-role-alias \
+             (AWS_IOT_CORE_ROLE_ALIAS), --iot-key (AWS_IOT_CORE_PRIVATE_KEY), --iot-ca \
+             (AWS_IOT_CORE_CA)"
+        ),
+        "{err}"
     );
 }
 

@@ -117,7 +117,7 @@ pub struct IotArgs {
     /// Device private key (PEM).
     #[arg(long, env = "AWS_IOT_CORE_PRIVATE_KEY", value_name = "FILE")]
     pub iot_key: Option<PathBuf>,
-    /// CA certificate(s) to trust for the endpoint (PEM); default: system roots.
+    /// Root CA of the endpoint (PEM; for AWS, Amazon Root CA 1): the only CA trusted.
     #[arg(long, env = "AWS_IOT_CORE_CA", value_name = "FILE")]
     pub iot_ca: Option<PathBuf>,
     /// IoT role alias.

@@ -35,12 +35,10 @@ pub enum ConfigError {
         /// What is wrong and what is expected.
         reason: String,
     },
-    /// Some IoT flags were given but not all the required ones.
-    #[error("IoT credentials are partly configured: missing {}", missing.join(", "))]
-    IotIncomplete {
-        /// The missing flags, each with its environment variable.
-        missing: Vec<&'static str>,
-    },
+    /// The IoT settings do not make a configuration (partly given, a bad endpoint, a
+    /// missing file): the one rule of [`kvs_e2ee_aws::iot::IotSettings`].
+    #[error(transparent)]
+    Iot(#[from] kvs_e2ee_aws::iot::IotSettingsError),
     /// A flag was given that makes no sense with the others.
     #[error("{flag} {reason}")]
     Conflict {
@@ -88,22 +86,7 @@ pub enum Source {
     },
 }
 
-/// AWS IoT credentials provider settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IotConfig {
-    /// Credentials endpoint host.
-    pub endpoint: String,
-    /// Device certificate (PEM) path.
-    pub cert: PathBuf,
-    /// Device private key (PEM) path; the key itself is never logged.
-    pub key: PathBuf,
-    /// CA bundle path, or `None` for the system roots.
-    pub ca: Option<PathBuf>,
-    /// Role alias.
-    pub role_alias: String,
-    /// Thing name (defaults to the stream name).
-    pub thing_name: String,
-}
+pub use kvs_e2ee_aws::iot::IotConfig;
 
 /// Where AWS credentials come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,26 +166,6 @@ fn validate_stream_name(name: &str) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
-}
-
-/// Like [`require_file`], naming which IoT file is missing and its variable.
-fn require_iot_file(
-    flag: &'static str,
-    var: &str,
-    what: &str,
-    path: &Path,
-    note: &str,
-) -> Result<(), ConfigError> {
-    if path.is_file() {
-        return Ok(());
-    }
-    Err(invalid(
-        flag,
-        format!(
-            "IoT {what} file {} does not exist or is not a file (set by {flag} or {var}){note}",
-            path.display()
-        ),
-    ))
 }
 
 fn require_file(flag: &'static str, path: &Path) -> Result<(), ConfigError> {
@@ -332,76 +295,18 @@ fn parse_source(cli: &Cli) -> Result<Source, ConfigError> {
 
 fn parse_iot(cli: &Cli) -> Result<Credentials, ConfigError> {
     let iot = &cli.iot;
-    let given = iot.iot_endpoint.is_some()
-        || iot.iot_cert.is_some()
-        || iot.iot_key.is_some()
-        || iot.iot_role_alias.is_some()
-        || iot.iot_ca.is_some();
-    if !given {
-        // A thing name alone (e.g. left in the environment) selects nothing.
-        return Ok(Credentials::DefaultChain);
-    }
-    let mut missing = Vec::new();
-    if iot.iot_endpoint.is_none() {
-        missing.push("--iot-endpoint (AWS_IOT_CORE_CREDENTIAL_ENDPOINT)");
-    }
-    if iot.iot_cert.is_none() {
-        missing.push("--iot-cert (AWS_IOT_CORE_CERT)");
-    }
-    if iot.iot_key.is_none() {
-        missing.push("--iot-key (AWS_IOT_CORE_PRIVATE_KEY)");
-    }
-    if iot.iot_role_alias.is_none() {
-        missing.push("--iot-role-alias (AWS_IOT_CORE_ROLE_ALIAS)");
-    }
-    let (Some(endpoint), Some(cert), Some(key), Some(role_alias)) = (
-        iot.iot_endpoint.clone(),
-        iot.iot_cert.clone(),
-        iot.iot_key.clone(),
-        iot.iot_role_alias.clone(),
-    ) else {
-        return Err(ConfigError::IotIncomplete { missing });
-    };
-    if endpoint.trim().is_empty() || endpoint.contains('/') && !endpoint.starts_with("https://") {
-        return Err(invalid(
-            "--iot-endpoint",
-            format!("{endpoint:?} is not a host name (or https:// URL)"),
-        ));
-    }
-    require_iot_file(
-        "--iot-cert",
-        "AWS_IOT_CORE_CERT",
-        "device certificate",
-        &cert,
-        "",
-    )?;
-    require_iot_file(
-        "--iot-key",
-        "AWS_IOT_CORE_PRIVATE_KEY",
-        "private key",
-        &key,
-        "",
-    )?;
-    if let Some(ca) = &iot.iot_ca {
-        require_iot_file(
-            "--iot-ca",
-            "AWS_IOT_CORE_CA",
-            "CA",
-            ca,
-            "; for AWS this is Amazon Root CA 1, https://www.amazontrust.com/repository/AmazonRootCA1.pem",
-        )?;
-    }
-    Ok(Credentials::Iot(IotConfig {
-        endpoint,
-        cert,
-        key,
+    let settings = kvs_e2ee_aws::iot::IotSettings {
+        endpoint: iot.iot_endpoint.clone(),
+        role_alias: iot.iot_role_alias.clone(),
+        thing_name: iot.iot_thing_name.clone(),
+        cert: iot.iot_cert.clone(),
+        key: iot.iot_key.clone(),
         ca: iot.iot_ca.clone(),
-        role_alias,
-        thing_name: iot
-            .iot_thing_name
-            .clone()
-            .unwrap_or_else(|| cli.stream.clone()),
-    }))
+    };
+    Ok(match settings.resolve(&cli.stream)? {
+        Some(config) => Credentials::Iot(config),
+        None => Credentials::DefaultChain,
+    })
 }
 
 impl TryFrom<Cli> for Config {
@@ -506,13 +411,13 @@ impl fmt::Display for Input {
     }
 }
 
-/// A human summary (paths only: no key material is ever read here).
 /// `--frame-cipher`: `auto` (the faster one on this CPU) or a cipher's name,
 /// checked as the GStreamer element's `frame-cipher` property is.
 fn parse_frame_cipher(value: &str) -> Result<FrameCipher, ConfigError> {
     settings::frame_cipher(Some(value)).map_err(|e| invalid("--frame-cipher", e.reason))
 }
 
+/// A human summary (paths only: no key material is ever read here).
 impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "stream:            {}", self.stream_name)?;
@@ -570,7 +475,7 @@ impl fmt::Display for Config {
                 iot.endpoint,
                 iot.role_alias,
                 iot.thing_name,
-                iot.cert.display()
+                iot.cert_path.display()
             ),
         }
     }
@@ -756,29 +661,33 @@ mod tests {
         cli.iot.iot_cert = Some(fx.path("cert.pem"));
         cli.iot.iot_endpoint = Some("abc.credentials.iot.eu-west-1.amazonaws.com".into());
         let err = Config::try_from(cli.clone()).unwrap_err();
+        use kvs_e2ee_aws::iot::{IotSetting, IotSettingsError};
         assert_eq!(
             err,
-            ConfigError::IotIncomplete {
-                missing: vec![
-                    "--iot-key (AWS_IOT_CORE_PRIVATE_KEY)",
-                    "--iot-role-alias (AWS_IOT_CORE_ROLE_ALIAS)"
-                ]
-            }
+            ConfigError::Iot(IotSettingsError::Incomplete {
+                missing: vec![IotSetting::RoleAlias, IotSetting::Key, IotSetting::Ca]
+            })
+        );
+        assert!(
+            err.to_string()
+                .contains("--iot-key (AWS_IOT_CORE_PRIVATE_KEY)"),
+            "{err}"
         );
         cli.iot.iot_key = Some(fx.path("key.pem"));
         cli.iot.iot_role_alias = Some("KvsCameraRole".into());
-        let Credentials::Iot(iot) = Config::try_from(cli.clone()).unwrap().credentials else {
+        cli.iot.iot_ca = Some(fx.path("missing-ca.pem"));
+        assert!(matches!(
+            Config::try_from(cli.clone()).unwrap_err(),
+            ConfigError::Iot(IotSettingsError::NoFile {
+                setting: IotSetting::Ca,
+                ..
+            })
+        ));
+        cli.iot.iot_ca = Some(fx.path("cert.pem"));
+        let Credentials::Iot(iot) = Config::try_from(cli).unwrap().credentials else {
             panic!("not IoT")
         };
         assert_eq!(iot.thing_name, "cam-1", "thing name defaults to the stream");
-        cli.iot.iot_ca = Some(fx.path("missing-ca.pem"));
-        assert!(matches!(
-            Config::try_from(cli).unwrap_err(),
-            ConfigError::Invalid {
-                flag: "--iot-ca",
-                ..
-            }
-        ));
     }
 
     #[test]

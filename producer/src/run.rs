@@ -14,7 +14,7 @@ use kvs_e2ee_aws::config::{
 };
 use kvs_e2ee_aws::control::{self, DataApi, StreamStatus};
 use kvs_e2ee_aws::error::{ApiError, ServiceErrorKind};
-use kvs_e2ee_aws::iot::{IotConfig as SharedIotConfig, IotError};
+use kvs_e2ee_aws::iot::IotError;
 use kvs_e2ee_keys::{Identity, KeyError, KeyKind, KeyList, PublicKey, SecretKey};
 use tokio::sync::{Notify, mpsc};
 
@@ -136,23 +136,7 @@ impl RunError {
 fn credential_source(config: &Config) -> Result<CredentialSource, RunError> {
     match &config.credentials {
         Credentials::DefaultChain => Ok(CredentialSource::DefaultChain),
-        Credentials::Iot(iot) => {
-            let ca = iot.ca.clone().ok_or_else(|| {
-                RunError::IotSetup(
-                    "--iot-ca (AWS_IOT_CORE_CA) is required with IoT credentials: the provider trusts only the CA \
-                     file given (for AWS, Amazon Root CA 1)"
-                        .into(),
-                )
-            })?;
-            Ok(CredentialSource::Iot(SharedIotConfig::new(
-                iot.endpoint.clone(),
-                iot.role_alias.clone(),
-                iot.thing_name.clone(),
-                iot.cert.clone(),
-                iot.key.clone(),
-                ca,
-            )))
-        }
+        Credentials::Iot(iot) => Ok(CredentialSource::Iot(iot.clone())),
     }
 }
 

@@ -569,9 +569,12 @@ async fn stalled_connection_is_broken_off_and_nothing_is_truncated() {
     let config = cam.config("stalled", &["--source", CLIP, "--fragment-duration", "1s"]);
     let expected = source_frames(&config).await;
     super_admin_create(&cam, "stalled").await;
+    // Long enough to trip the 400 ms ACK timeout, short enough that the stalled
+    // connection's late copy of its fragment lands within the viewer's duplicate window
+    // (three fragments) of the resend, as an identical re-send, not a replay.
     cam.server.faults().inject(
         FaultScope::Stream("stalled".into()),
-        Fault::Stall { millis: 1500 },
+        Fault::Stall { millis: 900 },
         1,
     );
     let engine = EngineConfig {

@@ -10,7 +10,6 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, bail};
 use clap::Parser;
 use kvs_e2ee_aws::config::{ConfigOptions, CredentialSource};
-use kvs_e2ee_aws::iot::IotConfig;
 use kvs_e2ee_consumer::{Config, Mode, OutputTarget, Start, run};
 use kvs_e2ee_keys::{Identity, KeyKind, KeyList};
 
@@ -74,44 +73,45 @@ struct Cli {
     /// Named AWS profile for credentials (default: the standard chain).
     #[arg(long, conflicts_with = "iot_endpoint")]
     profile: Option<String>,
-    /// AWS IoT credentials endpoint, for a device that views with its certificate.
-    #[arg(long, requires_all = ["iot_role_alias", "iot_thing_name", "iot_cert", "iot_key", "iot_ca"])]
+    /// AWS IoT credentials endpoint, for a device that views with its certificate. All of
+    /// the IoT settings but the thing name go together; a partial set is an error naming
+    /// what is missing (the camera's rule).
+    #[arg(long, env = "AWS_IOT_CORE_CREDENTIAL_ENDPOINT", value_name = "HOST")]
     iot_endpoint: Option<String>,
     /// IoT role alias.
-    #[arg(long, requires = "iot_endpoint")]
+    #[arg(long, env = "AWS_IOT_CORE_ROLE_ALIAS", value_name = "ALIAS")]
     iot_role_alias: Option<String>,
-    /// IoT thing name.
-    #[arg(long, requires = "iot_endpoint")]
+    /// IoT thing name (default: the stream name).
+    #[arg(long, env = "AWS_IOT_CORE_THING_NAME", value_name = "NAME")]
     iot_thing_name: Option<String>,
     /// Device certificate (PEM).
-    #[arg(long, requires = "iot_endpoint")]
+    #[arg(long, env = "AWS_IOT_CORE_CERT", value_name = "FILE")]
     iot_cert: Option<PathBuf>,
     /// Device private key (PEM).
-    #[arg(long, requires = "iot_endpoint")]
+    #[arg(long, env = "AWS_IOT_CORE_PRIVATE_KEY", value_name = "FILE")]
     iot_key: Option<PathBuf>,
-    /// Root CA of the IoT endpoint (PEM).
-    #[arg(long, requires = "iot_endpoint")]
+    /// Root CA of the IoT endpoint (PEM; for AWS, Amazon Root CA 1): the only CA trusted.
+    #[arg(long, env = "AWS_IOT_CORE_CA", value_name = "FILE")]
     iot_ca: Option<PathBuf>,
 }
 
 impl Cli {
-    fn credentials(&self) -> CredentialSource {
-        match (
-            &self.iot_endpoint,
-            &self.iot_role_alias,
-            &self.iot_thing_name,
-            &self.iot_cert,
-            &self.iot_key,
-            &self.iot_ca,
-        ) {
-            (Some(e), Some(r), Some(t), Some(c), Some(k), Some(ca)) => {
-                CredentialSource::Iot(IotConfig::new(e, r, t, c, k, ca))
-            }
-            _ => match &self.profile {
+    fn credentials(&self) -> anyhow::Result<CredentialSource> {
+        let iot = kvs_e2ee_aws::iot::IotSettings {
+            endpoint: self.iot_endpoint.clone(),
+            role_alias: self.iot_role_alias.clone(),
+            thing_name: self.iot_thing_name.clone(),
+            cert: self.iot_cert.clone(),
+            key: self.iot_key.clone(),
+            ca: self.iot_ca.clone(),
+        };
+        Ok(match iot.resolve(&self.stream)? {
+            Some(config) => CredentialSource::Iot(config),
+            None => match &self.profile {
                 Some(p) => CredentialSource::Profile(p.clone()),
                 None => CredentialSource::DefaultChain,
             },
-        }
+        })
     }
 }
 
@@ -154,7 +154,7 @@ impl TryFrom<Cli> for Config {
             }
             _ => (Vec::new(), Vec::new()),
         };
-        let credentials = cli.credentials();
+        let credentials = cli.credentials()?;
         Ok(Config {
             stream: cli.stream,
             identities,

@@ -3,7 +3,7 @@
 //! over `aws-sdk-kinesisvideomedia`.
 //!
 //! Tag names: GetMedia API reference (`Payload`), confirmed in the real recordings
-//! `tests/fixtures/kvs/*.mkv` (copied from `../shared/reference/fixtures/`) (FRAGMENT_NUMBER, SERVER_TIMESTAMP,
+//! `tests/fixtures/kvs/*.mkv` (FRAGMENT_NUMBER, SERVER_TIMESTAMP,
 //! PRODUCER_TIMESTAMP at the start of each fragment's segment; MILLIS_BEHIND_NOW and
 //! CONTINUATION_TOKEN after the cluster). Timestamps are `seconds.millis` strings
 //! (`1511852109.126`).

@@ -3,7 +3,7 @@
 //!
 //! # Why our own
 //! No published crate reads *and* writes a live KVS MKV stream incrementally with unknown
-//! sizes and zero-copy frames (see `reference/CRATES.md`): `matroska` and
+//! sizes and zero-copy frames: `matroska` and
 //! `matroska-demuxer` need a seekable file and cannot write, `mkv-element` misreads the
 //! 8-byte unknown-size marker GStreamer and KVS write, and `webm-iterable` (the only
 //! incremental reader/writer) copies every frame and is kept by one maintainer. This module

@@ -39,7 +39,7 @@ const MAX_BODY: usize = 64 * 1024;
 const PROVIDER_NAME: &str = "IotCredentialsProvider";
 
 /// Where and how to ask for credentials.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IotConfig {
     /// `xxxx.credentials.iot.<region>.amazonaws.com`, `host:port`, or `https://host[:port]`.
     pub endpoint: String,
