@@ -111,6 +111,37 @@ fn cli_names_every_missing_iot_setting_as_the_camera_does() {
 }
 
 #[test]
+fn cli_checks_stream_region_and_endpoint_as_the_camera_does() {
+    let k = key_files(8);
+    for (flag, value, says) in [
+        ("--stream", "bad name!", "is not a KVS stream name"),
+        ("--region", "EU West", "is not an AWS region name"),
+        (
+            "--endpoint-url",
+            "localhost:4566",
+            "is not an http:// or https:// URL",
+        ),
+    ] {
+        let mut args = vec![
+            "--identity",
+            k.files.viewer.to_str().unwrap(),
+            "--trust",
+            k.files.trusted_cameras.to_str().unwrap(),
+            "-o",
+            "/dev/null",
+        ];
+        if flag != "--stream" {
+            args.extend(["--stream", "s"]);
+        }
+        args.extend([flag, value]);
+        let out = consumer(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(flag) && err.contains(says), "{flag}: {err}");
+    }
+}
+
+#[test]
 fn cli_requires_identity_unless_inspecting() {
     let out = consumer(&["--stream", "s", "-o", "/dev/null"])
         .output()

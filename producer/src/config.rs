@@ -157,15 +157,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
-/// KVS stream names: 1–256 characters of `[a-zA-Z0-9_.-]` (CreateStream API).
-fn validate_stream_name(name: &str) -> Result<(), ConfigError> {
-    if !kvs_e2ee_aws::is_valid_stream_name(name) {
-        return Err(invalid(
-            "--stream",
-            format!("{name:?} is not a KVS stream name (1-256 of a-z A-Z 0-9 _ . -)"),
-        ));
-    }
-    Ok(())
+/// A shared setting check ([`settings`]) under this binary's flag name.
+fn flag(flag: &'static str, r: Result<(), settings::SettingError>) -> Result<(), ConfigError> {
+    r.map_err(|e| invalid(flag, e.reason))
 }
 
 fn require_file(flag: &'static str, path: &Path) -> Result<(), ConfigError> {
@@ -313,28 +307,16 @@ impl TryFrom<Cli> for Config {
     type Error = ConfigError;
 
     fn try_from(cli: Cli) -> Result<Self, Self::Error> {
-        validate_stream_name(&cli.stream)?;
+        flag("--stream", settings::stream_name(&cli.stream))?;
         require_file("--identity", &cli.identity)?;
         require_file("--recipients", &cli.recipients)?;
         let source = parse_source(&cli)?;
-        if let Some(url) = &cli.endpoint_url {
-            let rest = url
-                .strip_prefix("https://")
-                .or_else(|| url.strip_prefix("http://"));
-            if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
-                return Err(invalid(
-                    "--endpoint-url",
-                    format!("{url:?} is not an http(s)://HOST[:PORT] URL"),
-                ));
-            }
-        }
-        if let Some(region) = &cli.region
-            && !kvs_e2ee_aws::is_valid_region(region)
-        {
-            return Err(invalid(
-                "--region",
-                format!("{region:?} is not an AWS region like eu-west-1"),
-            ));
+        flag(
+            "--endpoint-url",
+            settings::endpoint_url(cli.endpoint_url.as_deref()).map(drop),
+        )?;
+        if let Some(region) = &cli.region {
+            flag("--region", settings::region(region))?;
         }
         let create_stream = match (cli.create_stream, cli.retention_hours) {
             (false, Some(_)) => {

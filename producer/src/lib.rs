@@ -45,7 +45,7 @@
 //! - [`recipients`]: re-reads the recipients file on change or SIGHUP.
 //! - [`run`]: credentials, DescribeStream/CreateStream, GetDataEndpoint, then the engine.
 //! - [`cli`], [`config`]: command-line flags and their validated form.
-//! - `gst` (feature `gstreamer`): GStreamer caps/buffers as source events,
+//! - `gst_input` (feature `gstreamer`): GStreamer caps/buffers as source events,
 //!   and `--source gst:PIPELINE`.
 #![forbid(unsafe_code)]
 
@@ -56,7 +56,7 @@ pub mod config;
 pub mod engine;
 pub mod fragmenter;
 #[cfg(feature = "gstreamer")]
-pub mod gst;
+pub mod gst_input;
 pub mod media;
 pub mod recipients;
 pub mod run;

@@ -78,7 +78,7 @@ enum Kind {
     Mkv(Box<MkvReader>),
     AnnexB(Box<AnnexBReader<Reader>>),
     #[cfg(feature = "gstreamer")]
-    Gst(Box<crate::gst::pipeline::GstReader>),
+    Gst(Box<crate::gst_input::pipeline::GstReader>),
 }
 
 struct MkvReader {
@@ -136,7 +136,9 @@ impl MediaReader {
                 input: format!("gst:{pipeline}"),
                 not_before_ms: None,
                 shift_ms: None,
-                kind: Kind::Gst(Box::new(crate::gst::pipeline::GstReader::launch(pipeline)?)),
+                kind: Kind::Gst(Box::new(crate::gst_input::pipeline::GstReader::launch(
+                    pipeline,
+                )?)),
             }),
             #[cfg(not(feature = "gstreamer"))]
             Source::GStreamer { .. } => Err(SourceError::Unsupported(

@@ -119,6 +119,14 @@ impl TryFrom<Cli> for Config {
     type Error = anyhow::Error;
 
     fn try_from(cli: Cli) -> anyhow::Result<Self> {
+        // The checks every front end shares, under this binary's flag names.
+        use kvs_e2ee_aws::settings;
+        settings::stream_name(&cli.stream).map_err(|e| anyhow::anyhow!("--stream {}", e.reason))?;
+        if let Some(region) = &cli.region {
+            settings::region(region).map_err(|e| anyhow::anyhow!("--region {}", e.reason))?;
+        }
+        settings::endpoint_url(cli.endpoint_url.as_deref())
+            .map_err(|e| anyhow::anyhow!("--endpoint-url {}", e.reason))?;
         let mode = match (&cli.from, &cli.to) {
             (Some(from), Some(to)) => {
                 let (from, to) = (parse_time(from)?, parse_time(to)?);

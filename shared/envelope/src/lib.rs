@@ -63,7 +63,8 @@
 //! re-implements it (module [`stream`]).
 //!
 //! # Layout
-//! - [`key`]: X25519 keys and key ids. [`kdf`]: labels and HKDF. [`wrap`]: HPKE Auth key wrap.
+//! - [`key`]: X25519 keys and key ids. `kdf` (private): labels and HKDF. `wrap` (private):
+//!   HPKE Auth key wrap; [`suite`] names its HPKE suite and wrap epoch.
 //! - [`header`]: header core and stanzas, codec data (encode/decode). [`frame`]: frame AEAD.
 //! - [`tags`]: header ⇄ KVS tags. [`chain`]: completeness verifier.
 //! - [`seal`]: [`SessionSealer`] (camera). [`open`]: [`FragmentOpener`] (one header, one
@@ -73,14 +74,20 @@
 pub mod chain;
 pub mod frame;
 pub mod header;
-pub mod kdf;
+mod kdf;
 pub mod key;
 pub mod open;
 pub mod report;
 pub mod seal;
 pub mod stream;
 pub mod tags;
-pub mod wrap;
+mod wrap;
+
+/// The HPKE suite every key wrap uses (FORMAT.md §3) and the length of a wrap epoch, for
+/// ports and for the RFC 9180 conformance test.
+pub mod suite {
+    pub use crate::wrap::{Aead, Kdf, Kem, WRAP_EPOCH_HEADERS};
+}
 
 pub use chain::{ChainEvent, ChainVerifier, Disposition};
 pub use frame::{FrameCipher, FrameMeta, TAG_LEN};

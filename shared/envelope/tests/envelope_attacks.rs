@@ -226,7 +226,7 @@ fn stanza_encs(segments: &[common::Segment], viewer: &SecretKey, headers: u64) -
 
 #[test]
 fn wrap_epochs_change_on_recipient_change_and_after_their_length_and_still_open() {
-    use kvs_e2ee_envelope::wrap::WRAP_EPOCH_HEADERS;
+    use kvs_e2ee_envelope::suite::WRAP_EPOCH_HEADERS;
     let mut w = World::new(9);
     let mut s = w.sealer(STREAM, vec![w.viewer.public_key()]);
     let again = vec![w.viewer.public_key(), w.second_viewer.public_key()];

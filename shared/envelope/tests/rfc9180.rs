@@ -9,7 +9,7 @@ use std::convert::Infallible;
 
 use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
 use kvs_e2ee_envelope::SecretKey;
-use kvs_e2ee_envelope::wrap::{Aead, Kdf, Kem};
+use kvs_e2ee_envelope::suite::{Aead, Kdf, Kem};
 use serde_json::Value;
 
 /// An "RNG" that yields the RFC's ikmE, so encapsulation is deterministic.

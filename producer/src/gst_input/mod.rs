@@ -1,6 +1,6 @@
 //! GStreamer input (`gstreamer` feature): caps and buffers as
 //! [`SourceEvent`](crate::media::SourceEvent)s, for the `kvse2eesink` element
-//! (crate `producer/gst`) and for `--source gst:PIPELINE`.
+//! (crate `producer/kvse2eesink`) and for `--source gst:PIPELINE`.
 //!
 //! - [`input`]: caps → track (from `codec_data`, or in-band parameter sets for
 //!   byte-stream), buffers → frames on an absolute timeline.

@@ -10,7 +10,7 @@
 #
 #   bash ../shared/conformance/aws-kvs-sdk/build.sh        # kvssink, into ~/.cache/aws-kvs-sdk
 #   cargo build --release -p gst-plugin-kvse2ee -p kvs-local -p kvs-e2ee-keys
-#   producer/gst/benches/vs-kvssink.sh [FRAMES] [RUNS] [RESOLUTIONS]
+#   producer/kvse2eesink/benches/vs-kvssink.sh [FRAMES] [RUNS] [RESOLUTIONS]
 #       default: 300 frames (10 s), 3 runs, "1280x720 1920x1080"
 set -euo pipefail
 FRAMES=${1:-300}

@@ -1,5 +1,5 @@
-//! Helpers the GStreamer crates' integration tests share (`producer/gst`'s,
-//! and `consumer/gst`'s through `#[path]`): the keys and kvs-local set-up,
+//! Helpers the GStreamer crates' integration tests share (`producer/kvse2eesink`'s,
+//! and `consumer/kvse2eesrc`'s through `#[path]`): the keys and kvs-local set-up,
 //! and GStreamer's command-line tools run against one plugin of this build,
 //! as a user would load it.
 

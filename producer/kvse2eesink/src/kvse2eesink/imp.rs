@@ -12,8 +12,8 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use kvs_e2ee_aws::settings::SecretText;
 use kvs_e2ee_producer::engine::EngineStats;
-use kvs_e2ee_producer::gst::audio::AudioInput;
-use kvs_e2ee_producer::gst::input::{Timeline, VideoInput};
+use kvs_e2ee_producer::gst_input::audio::AudioInput;
+use kvs_e2ee_producer::gst_input::input::{Timeline, VideoInput};
 use kvs_e2ee_producer::media::{SourceEvent, TrackInfo};
 use tokio::sync::watch;
 
@@ -300,10 +300,13 @@ impl ElementImpl for KvsE2eeSink {
                 .expect("the request pad templates are valid")
             };
             vec![
-                template(VIDEO_TEMPLATE, kvs_e2ee_producer::gst::accepted_caps()),
+                template(
+                    VIDEO_TEMPLATE,
+                    kvs_e2ee_producer::gst_input::accepted_caps(),
+                ),
                 template(
                     AUDIO_TEMPLATE,
-                    kvs_e2ee_producer::gst::audio::accepted_caps(),
+                    kvs_e2ee_producer::gst_input::audio::accepted_caps(),
                 ),
             ]
         });
@@ -571,7 +574,7 @@ impl KvsE2eeSink {
             return Err(gst::FlowError::Flushing);
         };
         let started = &mut **started;
-        let input_error = |e: kvs_e2ee_producer::gst::input::MediaError| {
+        let input_error = |e: kvs_e2ee_producer::gst_input::input::MediaError| {
             gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
             gst::FlowError::Error
         };

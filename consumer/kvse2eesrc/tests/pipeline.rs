@@ -10,8 +10,8 @@
 //! here is skipped when a plugin is missing: the pipeline fails to build.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-// The GStreamer tool helpers of producer/gst's tests, shared rather than copied.
-#[path = "../../../producer/gst/tests/support/mod.rs"]
+// The GStreamer tool helpers of producer/kvse2eesink's tests, shared rather than copied.
+#[path = "../../../producer/kvse2eesink/tests/support/mod.rs"]
 mod support;
 
 use support::Setup;

@@ -6,7 +6,7 @@
 # in for AWS) and the element's share.
 #
 #   cargo build --release -p gst-plugin-kvse2ee -p kvs-local -p kvs-e2ee-keys
-#   producer/gst/benches/cpu-share.sh [FRAMES] [RUNS]
+#   producer/kvse2eesink/benches/cpu-share.sh [FRAMES] [RUNS]
 set -euo pipefail
 FRAMES=${1:-900}
 RUNS=${2:-5}
