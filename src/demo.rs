@@ -195,19 +195,21 @@ async fn run_on(
         .ok_or_else(|| DemoError::Check("kvs-local reported no IoT endpoint".into()))?;
     let camera = kvs_e2ee_producer::run::run_with(
         CameraConfig {
-            stream_name: STREAM.into(),
-            identity: keys.pair.camera.clone(),
-            recipients: keys.pair.recipients.clone(),
+            stream: kvs_e2ee_producer::config::StreamSettings {
+                stream_name: STREAM.into(),
+                identity: keys.pair.camera.clone(),
+                recipients: keys.pair.recipients.clone(),
+                create_stream: None,
+                fragment_duration: Duration::from_secs(2),
+                frame_cipher: FrameCipher::fastest_here(),
+                buffer_size: 64 << 20,
+                spool: None,
+                stats_interval: None,
+            },
             source: Source::Mkv(Input::File(clip_path)),
             endpoint_url: Some(server.control_url().to_owned()),
             ca_bundle: None,
             region: Some(server.region().to_owned()),
-            create_stream: None,
-            fragment_duration: Duration::from_secs(2),
-            frame_cipher: FrameCipher::fastest_here(),
-            buffer_size: 64 << 20,
-            spool: None,
-            stats_interval: None,
             credentials: CameraCredentials::Iot(IotConfig::new(
                 iot_endpoint.clone(),
                 device.role_alias.clone(),
@@ -312,7 +314,6 @@ fn viewer_config(
     admin: &ConfigOptions,
     identity: &Path,
     trusted: &Path,
-    output: &Path,
 ) -> Result<ViewerConfig, DemoError> {
     let identities = Identity::load_kind(identity, KeyKind::Viewer)?
         .secrets()
@@ -331,7 +332,6 @@ fn viewer_config(
             until_current: true,
         },
         max_duration: Some(MAX_READ),
-        output: OutputTarget::File(output.to_owned()),
         keep_going: false,
         inspect: false,
         client: admin.clone(),
@@ -347,7 +347,11 @@ async fn read_back(
     trusted: &Path,
     output: &Path,
 ) -> Result<Outcome, DemoError> {
-    let outcome = kvs_e2ee_consumer::run(viewer_config(admin, viewer, trusted, output)?).await?;
+    let outcome = kvs_e2ee_consumer::run(
+        viewer_config(admin, viewer, trusted)?,
+        &OutputTarget::File(output.to_owned()),
+    )
+    .await?;
     if let Some(stopped) = &outcome.stopped {
         return Err(DemoError::Check(format!(
             "the viewer stopped early: {stopped}"
@@ -485,12 +489,10 @@ async fn outsider_is_refused(
     keys: &Keys,
 ) -> Result<String, DemoError> {
     let output = opts.work_dir.join("outsider.mkv");
-    let outcome = kvs_e2ee_consumer::run(viewer_config(
-        admin,
-        &keys.outsider,
-        &keys.pair.trusted_cameras,
-        &output,
-    )?)
+    let outcome = kvs_e2ee_consumer::run(
+        viewer_config(admin, &keys.outsider, &keys.pair.trusted_cameras)?,
+        &OutputTarget::File(output),
+    )
     .await?;
     if outcome.summary.frames_written > 0 || outcome.success() {
         return Err(DemoError::Check(format!(

@@ -172,19 +172,21 @@ fn admin(server: &RunningServer) -> ConfigOptions {
 /// Streams `clip` with the real producer engine, 1 s fragments, until all are PERSISTED.
 async fn stream(server: &RunningServer, name: &str, camera: &Path, recipients: &Path, clip: &str) {
     let config = CameraConfig {
-        stream_name: name.into(),
-        identity: camera.to_owned(),
-        recipients: recipients.to_owned(),
+        stream: kvs_e2ee_producer::config::StreamSettings {
+            stream_name: name.into(),
+            identity: camera.to_owned(),
+            recipients: recipients.to_owned(),
+            create_stream: Some(24),
+            fragment_duration: Duration::from_secs(1),
+            frame_cipher: FrameCipher::ChaCha20Poly1305,
+            buffer_size: 64 << 20,
+            spool: None,
+            stats_interval: None,
+        },
         source: Source::Mkv(Input::File(clip.into())),
         endpoint_url: Some(server.control_url().to_owned()),
         ca_bundle: None,
         region: Some(server.region().to_owned()),
-        create_stream: Some(24),
-        fragment_duration: Duration::from_secs(1),
-        frame_cipher: FrameCipher::ChaCha20Poly1305,
-        buffer_size: 64 << 20,
-        spool: None,
-        stats_interval: None,
         credentials: Credentials::DefaultChain,
     };
     let client = ClientConfig::load(admin(server)).await.unwrap();
@@ -415,7 +417,6 @@ impl Lab {
                 until_current: true,
             },
             max_duration: Some(Duration::from_secs(20)),
-            output: OutputTarget::File(out.clone()),
             keep_going,
             inspect: false,
             client: admin(&server),
@@ -423,10 +424,13 @@ impl Lab {
             progress: None,
             stop: None,
         };
-        let outcome = tokio::time::timeout(LIMIT, kvs_e2ee_consumer::run(config))
-            .await
-            .expect("the read finishes in time")
-            .unwrap();
+        let outcome = tokio::time::timeout(
+            LIMIT,
+            kvs_e2ee_consumer::run(config, &OutputTarget::File(out.clone())),
+        )
+        .await
+        .expect("the read finishes in time")
+        .unwrap();
         server.shutdown().await;
         let bytes = std::fs::read(&out).unwrap();
         let clip = if bytes.is_empty() {

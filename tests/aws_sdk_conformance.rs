@@ -1016,9 +1016,17 @@ async fn our_put_media_body_has_pics_skeleton_on_the_same_input() {
         ca_bundle: Some(local.ca()),
     };
     let camera_config = kvs_e2ee_producer::config::Config {
-        stream_name: "ours".into(),
-        identity: ours_dir.join("camera.key"),
-        recipients,
+        stream: kvs_e2ee_producer::config::StreamSettings {
+            stream_name: "ours".into(),
+            identity: ours_dir.join("camera.key"),
+            recipients,
+            create_stream: Some(24),
+            fragment_duration: Duration::from_secs(1),
+            frame_cipher: kvs_e2ee_envelope::FrameCipher::ChaCha20Poly1305,
+            buffer_size: 64 << 20,
+            spool: None,
+            stats_interval: None,
+        },
         source: kvs_e2ee_producer::config::Source::AnnexB {
             input: kvs_e2ee_producer::config::Input::File(annexb),
             codec: kvs_e2ee_producer::annexb::Codec::H264,
@@ -1027,12 +1035,6 @@ async fn our_put_media_body_has_pics_skeleton_on_the_same_input() {
         endpoint_url: options.endpoint_url.clone(),
         ca_bundle: options.ca_bundle.clone(),
         region: options.region.clone(),
-        create_stream: Some(24),
-        fragment_duration: Duration::from_secs(1),
-        frame_cipher: kvs_e2ee_envelope::FrameCipher::ChaCha20Poly1305,
-        buffer_size: 64 << 20,
-        spool: None,
-        stats_interval: None,
         credentials: kvs_e2ee_producer::config::Credentials::DefaultChain,
     };
     let stats = tokio::time::timeout(

@@ -59,19 +59,21 @@ async fn camera_and_viewer_round_trip_the_clip_over_https() {
 
     let options = over_tls(&server);
     let camera_config = CameraConfig {
-        stream_name: "tls-cam".into(),
-        identity: root.join("camera.key"),
-        recipients,
+        stream: kvs_e2ee_producer::config::StreamSettings {
+            stream_name: "tls-cam".into(),
+            identity: root.join("camera.key"),
+            recipients,
+            create_stream: Some(24),
+            fragment_duration: Duration::from_secs(1),
+            frame_cipher: FrameCipher::ChaCha20Poly1305,
+            buffer_size: 64 << 20,
+            spool: None,
+            stats_interval: None,
+        },
         source: Source::Mkv(Input::File(CLIP.into())),
         endpoint_url: options.endpoint_url.clone(),
         ca_bundle: options.ca_bundle.clone(),
         region: options.region.clone(),
-        create_stream: Some(24),
-        fragment_duration: Duration::from_secs(1),
-        frame_cipher: FrameCipher::ChaCha20Poly1305,
-        buffer_size: 64 << 20,
-        spool: None,
-        stats_interval: None,
         credentials: Credentials::DefaultChain,
     };
     let client = ClientConfig::load(options.clone()).await.unwrap();
@@ -100,7 +102,6 @@ async fn camera_and_viewer_round_trip_the_clip_over_https() {
             until_current: true,
         },
         max_duration: Some(Duration::from_secs(20)),
-        output: OutputTarget::File(out.clone()),
         keep_going: false,
         inspect: false,
         client: options,
@@ -108,10 +109,13 @@ async fn camera_and_viewer_round_trip_the_clip_over_https() {
         progress: None,
         stop: None,
     };
-    let outcome = tokio::time::timeout(LIMIT, kvs_e2ee_consumer::run(read))
-        .await
-        .expect("the read finishes in time")
-        .unwrap();
+    let outcome = tokio::time::timeout(
+        LIMIT,
+        kvs_e2ee_consumer::run(read, &OutputTarget::File(out.clone())),
+    )
+    .await
+    .expect("the read finishes in time")
+    .unwrap();
     assert!(outcome.success(), "{:?}", outcome.stopped);
     let input = Clip::parse(&std::fs::read(CLIP).unwrap()).unwrap();
     let output = Clip::parse(&std::fs::read(&out).unwrap()).unwrap();

@@ -128,9 +128,17 @@ async fn thirty_second_clip_with_credentials_expiring_every_three_seconds_arrive
         device.ca_path.clone(),
     );
     let config = CameraConfig {
-        stream_name: STREAM.into(),
-        identity: keys.camera.clone(),
-        recipients: keys.recipients.clone(),
+        stream: kvs_e2ee_producer::config::StreamSettings {
+            stream_name: STREAM.into(),
+            identity: keys.camera.clone(),
+            recipients: keys.recipients.clone(),
+            create_stream: None,
+            fragment_duration: Duration::from_secs(2),
+            frame_cipher: FrameCipher::fastest_here(),
+            buffer_size: 64 << 20,
+            spool: None,
+            stats_interval: None,
+        },
         source: Source::AnnexB {
             input: Input::Stdin,
             codec: Codec::H264,
@@ -139,12 +147,6 @@ async fn thirty_second_clip_with_credentials_expiring_every_three_seconds_arrive
         endpoint_url: Some(server.control_url().to_owned()),
         ca_bundle: None,
         region: Some(server.region().to_owned()),
-        create_stream: None,
-        fragment_duration: Duration::from_secs(2),
-        frame_cipher: FrameCipher::fastest_here(),
-        buffer_size: 64 << 20,
-        spool: None,
-        stats_interval: None,
         credentials: Credentials::Iot(iot.clone()),
     };
     // The client the producer builds from those flags (`run::run_with`), but with a refresh
@@ -199,23 +201,25 @@ async fn thirty_second_clip_with_credentials_expiring_every_three_seconds_arrive
     let out = dir.path().join("out.mkv");
     let outcome = tokio::time::timeout(
         Duration::from_secs(30),
-        kvs_e2ee_consumer::run(Config {
-            stream: STREAM.into(),
-            identities: vec![viewer.active().clone()],
-            trusted_cameras: vec![camera.public_key()],
-            mode: Mode::Live {
-                start: Start::Earliest,
-                until_current: true,
+        kvs_e2ee_consumer::run(
+            Config {
+                stream: STREAM.into(),
+                identities: vec![viewer.active().clone()],
+                trusted_cameras: vec![camera.public_key()],
+                mode: Mode::Live {
+                    start: Start::Earliest,
+                    until_current: true,
+                },
+                max_duration: Some(Duration::from_secs(25)),
+                keep_going: false,
+                inspect: false,
+                client: admin,
+                catch_up_idle: Duration::from_millis(700),
+                progress: None,
+                stop: None,
             },
-            max_duration: Some(Duration::from_secs(25)),
-            output: OutputTarget::File(out.clone()),
-            keep_going: false,
-            inspect: false,
-            client: admin,
-            catch_up_idle: Duration::from_millis(700),
-            progress: None,
-            stop: None,
-        }),
+            &OutputTarget::File(out.clone()),
+        ),
     )
     .await
     .expect("the read finishes in time")

@@ -142,8 +142,6 @@ pub struct Config {
     pub mode: Mode,
     /// Stop a live read after this long.
     pub max_duration: Option<Duration>,
-    /// Output.
-    pub output: OutputTarget,
     /// Continue past bad fragments.
     pub keep_going: bool,
     /// List fragments as the cloud sees them instead of decrypting.
@@ -291,12 +289,12 @@ fn open_output(target: &OutputTarget) -> Result<Out, RunError> {
 
 /// Reads the stream as configured. Errors before anything was read are `Err`; a read that
 /// stops later reports why in [`Outcome::stopped`], with the summary of what it verified.
-pub async fn run(config: Config) -> Result<Outcome, RunError> {
-    let out = open_output(&config.output)?;
+pub async fn run(config: Config, output: &OutputTarget) -> Result<Outcome, RunError> {
+    let out = open_output(output)?;
     run_with_output(config, out).await
 }
 
-/// [`run`], writing to `out` instead of [`Config::output`] (which is ignored): for
+/// [`run`], writing to `out` instead of a file or standard output: for
 /// applications that take the verified MKV in memory, such as the GStreamer source
 /// `kvse2eesrc` and `--play`.
 pub async fn run_with_output(config: Config, out: Out) -> Result<Outcome, RunError> {

@@ -124,20 +124,42 @@ async fn put_media(server: &RunningServer, put: &[Item]) {
     assert_eq!(persisted, FRAGMENTS);
 }
 
-fn config(s: &Setup, mode: Mode, out: &Path, identity: SecretKey, trusted: PublicKey) -> Config {
-    Config {
+/// A read and the file it writes.
+struct Read {
+    config: Config,
+    output: OutputTarget,
+}
+
+impl std::ops::Deref for Read {
+    type Target = Config;
+    fn deref(&self) -> &Config {
+        &self.config
+    }
+}
+
+impl std::ops::DerefMut for Read {
+    fn deref_mut(&mut self) -> &mut Config {
+        &mut self.config
+    }
+}
+
+fn config(s: &Setup, mode: Mode, out: &Path, identity: SecretKey, trusted: PublicKey) -> Read {
+    let config = Config {
         stream: STREAM.into(),
         identities: vec![identity],
         trusted_cameras: vec![trusted],
         mode,
         max_duration: Some(Duration::from_secs(20)),
-        output: OutputTarget::File(out.to_owned()),
         keep_going: false,
         inspect: false,
         client: options(&s.server),
         catch_up_idle: Duration::from_millis(500),
         progress: None,
         stop: None,
+    };
+    Read {
+        config,
+        output: OutputTarget::File(out.to_owned()),
     }
 }
 
@@ -145,8 +167,8 @@ fn ms(t: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(t)
 }
 
-async fn run(config: Config) -> kvs_e2ee_consumer::Outcome {
-    tokio::time::timeout(LIMIT, kvs_e2ee_consumer::run(config))
+async fn run(read: Read) -> kvs_e2ee_consumer::Outcome {
+    tokio::time::timeout(LIMIT, kvs_e2ee_consumer::run(read.config, &read.output))
         .await
         .expect("the read finishes in time")
         .unwrap()

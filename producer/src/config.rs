@@ -97,23 +97,17 @@ pub enum Credentials {
     Iot(IotConfig),
 }
 
-/// The validated configuration of one producer run.
+/// What the camera's engine needs for one stream, whatever feeds it (a source of the
+/// binary, or the GStreamer element's buffers) and however it reaches AWS: the one
+/// validated configuration every front end builds, from its flags or its properties.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
+pub struct StreamSettings {
     /// KVS stream name.
     pub stream_name: String,
     /// Camera identity file.
     pub identity: PathBuf,
     /// Recipients file.
     pub recipients: PathBuf,
-    /// Media source.
-    pub source: Source,
-    /// Control-plane endpoint override.
-    pub endpoint_url: Option<String>,
-    /// CA bundle trusted for the KVS endpoints besides the system roots.
-    pub ca_bundle: Option<PathBuf>,
-    /// AWS region (else the SDK's default resolution).
-    pub region: Option<String>,
     /// `Some(retention_hours)` if the stream should be created when missing.
     pub create_stream: Option<u32>,
     /// Target fragment duration.
@@ -126,6 +120,22 @@ pub struct Config {
     pub spool: Option<PathBuf>,
     /// Statistics interval, if `--stats`.
     pub stats_interval: Option<Duration>,
+}
+
+/// The validated configuration of one run of the `kvs-e2ee-producer` binary: the stream,
+/// where its media comes from, and how it reaches AWS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The stream and the engine's settings.
+    pub stream: StreamSettings,
+    /// Media source.
+    pub source: Source,
+    /// Control-plane endpoint override.
+    pub endpoint_url: Option<String>,
+    /// CA bundle trusted for the KVS endpoints besides the system roots.
+    pub ca_bundle: Option<PathBuf>,
+    /// AWS region (else the SDK's default resolution).
+    pub region: Option<String>,
     /// Credential source.
     pub credentials: Credentials,
 }
@@ -366,19 +376,21 @@ impl TryFrom<Cli> for Config {
         let frame_cipher = parse_frame_cipher(&cli.frame_cipher)?;
         let credentials = parse_iot(&cli)?;
         Ok(Self {
-            stream_name: cli.stream,
-            identity: cli.identity,
-            recipients: cli.recipients,
+            stream: StreamSettings {
+                stream_name: cli.stream,
+                identity: cli.identity,
+                recipients: cli.recipients,
+                create_stream,
+                fragment_duration,
+                frame_cipher,
+                buffer_size,
+                spool: cli.spool,
+                stats_interval,
+            },
             source,
             endpoint_url: cli.endpoint_url,
             ca_bundle: cli.ca_bundle,
             region: cli.region,
-            create_stream,
-            fragment_duration,
-            frame_cipher,
-            buffer_size,
-            spool: cli.spool,
-            stats_interval,
             credentials,
         })
     }
@@ -402,9 +414,9 @@ fn parse_frame_cipher(value: &str) -> Result<FrameCipher, ConfigError> {
 /// A human summary (paths only: no key material is ever read here).
 impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "stream:            {}", self.stream_name)?;
-        writeln!(f, "identity:          {}", self.identity.display())?;
-        writeln!(f, "recipients:        {}", self.recipients.display())?;
+        writeln!(f, "stream:            {}", self.stream.stream_name)?;
+        writeln!(f, "identity:          {}", self.stream.identity.display())?;
+        writeln!(f, "recipients:        {}", self.stream.recipients.display())?;
         match &self.source {
             Source::Mkv(i) => writeln!(f, "source:            Matroska from {i}")?,
             Source::AnnexB { input, codec, fps } => {
@@ -432,21 +444,25 @@ impl fmt::Display for Config {
             "region:            {}",
             self.region.as_deref().unwrap_or("(AWS default)")
         )?;
-        if let Some(h) = self.create_stream {
+        if let Some(h) = self.stream.create_stream {
             writeln!(f, "create stream:     yes, retention {h} h")?;
         }
-        writeln!(f, "fragment duration: {:?}", self.fragment_duration)?;
-        writeln!(f, "frame cipher:      {}", self.frame_cipher)?;
-        match &self.spool {
+        writeln!(f, "fragment duration: {:?}", self.stream.fragment_duration)?;
+        writeln!(f, "frame cipher:      {}", self.stream.frame_cipher)?;
+        match &self.stream.spool {
             Some(dir) => writeln!(
                 f,
                 "buffer:            {} bytes on disk in {}",
-                self.buffer_size,
+                self.stream.buffer_size,
                 dir.display()
             )?,
-            None => writeln!(f, "buffer:            {} bytes in memory", self.buffer_size)?,
+            None => writeln!(
+                f,
+                "buffer:            {} bytes in memory",
+                self.stream.buffer_size
+            )?,
         }
-        if let Some(i) = self.stats_interval {
+        if let Some(i) = self.stream.stats_interval {
             writeln!(f, "stats every:       {i:?}")?;
         }
         match &self.credentials {
@@ -527,11 +543,11 @@ mod tests {
     fn frame_cipher_is_auto_by_default_and_named_ciphers_are_taken() {
         let fx = Fixture::new();
         let cfg = Config::try_from(fx.cli(&sample("sample-320x240.mkv"))).unwrap();
-        assert_eq!(cfg.frame_cipher, FrameCipher::fastest_here());
+        assert_eq!(cfg.stream.frame_cipher, FrameCipher::fastest_here());
         for cipher in FrameCipher::ALL {
             let mut cli = fx.cli(&sample("sample-320x240.mkv"));
             cli.frame_cipher = cipher.name().to_uppercase();
-            assert_eq!(Config::try_from(cli).unwrap().frame_cipher, cipher);
+            assert_eq!(Config::try_from(cli).unwrap().stream.frame_cipher, cipher);
         }
         let mut cli = fx.cli(&sample("sample-320x240.mkv"));
         cli.frame_cipher = "rot13".into();
@@ -551,7 +567,7 @@ mod tests {
             Source::Mkv(Input::File(data("sample-320x240.mkv")))
         );
         assert_eq!(
-            (cfg.fragment_duration, cfg.buffer_size),
+            (cfg.stream.fragment_duration, cfg.stream.buffer_size),
             (Duration::from_secs(2), 60_000_000)
         );
         assert_eq!(cfg.credentials, Credentials::DefaultChain);
@@ -740,11 +756,14 @@ mod tests {
         let mut cli = fx.cli("-");
         cli.create_stream = true;
         assert_eq!(
-            Config::try_from(cli.clone()).unwrap().create_stream,
+            Config::try_from(cli.clone()).unwrap().stream.create_stream,
             Some(24)
         );
         cli.retention_hours = Some(720);
-        assert_eq!(Config::try_from(cli).unwrap().create_stream, Some(720));
+        assert_eq!(
+            Config::try_from(cli).unwrap().stream.create_stream,
+            Some(720)
+        );
     }
 
     #[test]

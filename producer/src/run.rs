@@ -19,7 +19,7 @@ use kvs_e2ee_keys::{Identity, KeyError, KeyKind, KeyList, PublicKey, SecretKey};
 use tokio::sync::{Notify, mpsc};
 
 use crate::buffer::FragmentBuffer;
-use crate::config::{Config, Credentials};
+use crate::config::{Config, Credentials, StreamSettings};
 use crate::engine::link::{ConnectError, KvsConnector};
 use crate::engine::package::Packager;
 use crate::engine::{Engine, EngineConfig, EngineError, EngineStats, SourceItem};
@@ -188,7 +188,7 @@ struct CameraKeys {
 }
 
 impl CameraKeys {
-    fn load(config: &Config) -> Result<Self, RunError> {
+    fn load(config: &StreamSettings) -> Result<Self, RunError> {
         let identity = Identity::load_kind(&config.identity, KeyKind::Camera)?;
         let recipients = KeyList::load(&config.recipients, KeyKind::Viewer)?;
         let recipients: Vec<_> = recipients.entries().iter().map(|e| e.key).collect();
@@ -204,7 +204,7 @@ impl CameraKeys {
     }
 }
 
-fn open_store(config: &Config) -> Result<Box<dyn FragmentStore>, RunError> {
+fn open_store(config: &StreamSettings) -> Result<Box<dyn FragmentStore>, RunError> {
     match &config.spool {
         None => Ok(Box::new(FragmentBuffer::<Bytes>::new(config.buffer_size))),
         Some(dir) => {
@@ -252,7 +252,7 @@ pub async fn run_with(
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
     // Keys first: a bad key file is named before any AWS setup can fail.
-    let keys = CameraKeys::load(&config)?;
+    let keys = CameraKeys::load(&config.stream)?;
     let client = ClientConfig::load(ConfigOptions {
         region: config.region.clone(),
         endpoint_url: config.endpoint_url.clone(),
@@ -323,7 +323,7 @@ pub async fn stream_with(
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
     // Keys first: a bad key file is reported before the source is opened.
-    let keys = CameraKeys::load(&config)?;
+    let keys = CameraKeys::load(&config.stream)?;
     stream_with_keys(config, keys, client, engine_config, stop).await
 }
 
@@ -347,7 +347,7 @@ pub async fn stream_source(
     engine_config: EngineConfig,
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
-    let keys = CameraKeys::load(&config)?;
+    let keys = CameraKeys::load(&config.stream)?;
     stream_source_with_keys(config, keys, client, reader, engine_config, stop).await
 }
 
@@ -359,7 +359,7 @@ async fn stream_source_with_keys(
     engine_config: EngineConfig,
     stop: Arc<Notify>,
 ) -> Result<EngineStats, RunError> {
-    let prepared = prepare_with_keys(config, keys, client).await?;
+    let prepared = prepare_with_keys(config.stream, keys, client).await?;
     if let Some(ms) = prepared.not_before_ms() {
         reader.not_before(ms);
     }
@@ -390,13 +390,13 @@ impl std::fmt::Debug for Prepared {
 /// Everything [`stream_source`] does before the first frame: loads the keys,
 /// checks (or creates) the stream, asks for the PutMedia endpoint and opens
 /// the fragment store. Setup mistakes surface here, before any media flows.
-pub async fn prepare(config: Config, client: ClientConfig) -> Result<Prepared, RunError> {
+pub async fn prepare(config: StreamSettings, client: ClientConfig) -> Result<Prepared, RunError> {
     let keys = CameraKeys::load(&config)?;
     prepare_with_keys(config, keys, client).await
 }
 
 async fn prepare_with_keys(
-    config: Config,
+    config: StreamSettings,
     keys: CameraKeys,
     client: ClientConfig,
 ) -> Result<Prepared, RunError> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use gst::prelude::*;
 use kvs_e2ee_aws::config::{ConfigOptions, CredentialSource};
 use kvs_e2ee_consumer::play::{PlayOptions, Player};
-use kvs_e2ee_consumer::run::{Config, Mode, OutputTarget, Start};
+use kvs_e2ee_consumer::run::{Config, Mode, Start};
 use kvs_e2ee_keys::{Identity, KeyKind, KeyList, PairFiles};
 use kvs_local::Server;
 
@@ -83,7 +83,6 @@ async fn play_decodes_and_shows_every_frame_headless() {
             until_current: true,
         },
         max_duration: Some(Duration::from_secs(30)),
-        output: OutputTarget::Stdout,
         keep_going: false,
         inspect: false,
         client: ConfigOptions {

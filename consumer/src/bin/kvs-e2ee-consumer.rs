@@ -115,7 +115,13 @@ impl Cli {
     }
 }
 
-impl TryFrom<Cli> for Config {
+/// What a command line asks for: the read and where its MKV goes.
+struct Viewer {
+    config: Config,
+    output: OutputTarget,
+}
+
+impl TryFrom<Cli> for Viewer {
     type Error = anyhow::Error;
 
     fn try_from(cli: Cli) -> anyhow::Result<Self> {
@@ -163,26 +169,28 @@ impl TryFrom<Cli> for Config {
             _ => (Vec::new(), Vec::new()),
         };
         let credentials = cli.credentials()?;
-        Ok(Config {
-            stream: cli.stream,
-            identities,
-            trusted_cameras,
-            mode,
-            max_duration: cli.max_duration,
+        Ok(Viewer {
             output,
-            keep_going: cli.keep_going,
-            inspect: cli.inspect,
-            client: ConfigOptions {
-                credentials,
-                region: cli.region,
-                endpoint_url: cli.endpoint_url,
-                ca_bundle: cli.ca_bundle,
-                ..ConfigOptions::default()
+            config: Config {
+                stream: cli.stream,
+                identities,
+                trusted_cameras,
+                mode,
+                max_duration: cli.max_duration,
+                keep_going: cli.keep_going,
+                inspect: cli.inspect,
+                client: ConfigOptions {
+                    credentials,
+                    region: cli.region,
+                    endpoint_url: cli.endpoint_url,
+                    ca_bundle: cli.ca_bundle,
+                    ..ConfigOptions::default()
+                },
+                catch_up_idle: kvs_e2ee_consumer::run::DEFAULT_CATCH_UP_IDLE,
+                // Terminals and signals are the binary's: set in `main`.
+                progress: None,
+                stop: None,
             },
-            catch_up_idle: kvs_e2ee_consumer::run::DEFAULT_CATCH_UP_IDLE,
-            // Terminals and signals are the binary's: set in `main`.
-            progress: None,
-            stop: None,
         })
     }
 }
@@ -249,8 +257,8 @@ async fn main() -> ExitCode {
         );
         return ExitCode::from(EXIT_ERROR);
     }
-    let mut config = match Config::try_from(cli) {
-        Ok(c) => c,
+    let Viewer { mut config, output } = match Viewer::try_from(cli) {
+        Ok(v) => v,
         Err(e) => {
             eprintln!("error: {e:#}");
             return ExitCode::from(EXIT_ERROR);
@@ -261,7 +269,7 @@ async fn main() -> ExitCode {
     let outcome = if play {
         run_play(config).await
     } else {
-        run(config).await.map_err(anyhow::Error::from)
+        run(config, &output).await.map_err(anyhow::Error::from)
     };
     let outcome = match outcome {
         Ok(o) => o,

@@ -80,23 +80,25 @@ impl Setup {
             .collect();
         let outcome = tokio::time::timeout(
             Duration::from_secs(30),
-            kvs_e2ee_consumer::run(ViewerConfig {
-                stream: stream.into(),
-                identities,
-                trusted_cameras,
-                mode: Mode::Live {
-                    start: Start::Earliest,
-                    until_current: true,
+            kvs_e2ee_consumer::run(
+                ViewerConfig {
+                    stream: stream.into(),
+                    identities,
+                    trusted_cameras,
+                    mode: Mode::Live {
+                        start: Start::Earliest,
+                        until_current: true,
+                    },
+                    max_duration: Some(Duration::from_secs(25)),
+                    keep_going: false,
+                    inspect,
+                    client: self.admin(),
+                    catch_up_idle: Duration::from_secs(1),
+                    progress: None,
+                    stop: None,
                 },
-                max_duration: Some(Duration::from_secs(25)),
-                output: OutputTarget::File(output.clone()),
-                keep_going: false,
-                inspect,
-                client: self.admin(),
-                catch_up_idle: Duration::from_secs(1),
-                progress: None,
-                stop: None,
-            }),
+                &OutputTarget::File(output.clone()),
+            ),
         )
         .await
         .expect("the viewer finished in time")

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use kvs_e2ee_aws::config::{ConfigOptions, CredentialSource};
 use kvs_e2ee_aws::settings::{self as common, SecretText, SettingError};
-use kvs_e2ee_consumer::run::{Config, DEFAULT_CATCH_UP_IDLE, Mode, OutputTarget, Start};
+use kvs_e2ee_consumer::run::{Config, DEFAULT_CATCH_UP_IDLE, Mode, Start};
 use kvs_e2ee_keys::{Identity, KeyKind, KeyList};
 
 /// What the properties hold (see `imp.rs` for defaults and descriptions).
@@ -72,8 +72,6 @@ impl Settings {
                 until_current: self.until_current,
             },
             max_duration: None,
-            // Ignored: the element passes its own output to `run_with_output`.
-            output: OutputTarget::Stdout,
             keep_going: false,
             inspect: false,
             client: ConfigOptions {

@@ -1,5 +1,5 @@
 //! The element's property values and their validation into the producer's
-//! [`Config`] and the AWS client options, at state change, each mistake named
+//! [`StreamSettings`] and the AWS client options, at state change, each mistake named
 //! after its property (`kvssink`'s names where they mean the same thing).
 
 use std::path::{Path, PathBuf};
@@ -9,9 +9,7 @@ use kvs_e2ee_aws::config::{ConfigOptions, CredentialSource};
 use kvs_e2ee_aws::iot::IotConfig;
 use kvs_e2ee_aws::settings::{self as common, SecretText, SettingError};
 use kvs_e2ee_keys::{Identity, KeyKind, KeyList};
-use kvs_e2ee_producer::config::{
-    Config, Credentials, MAX_RETENTION_HOURS, MIN_BUFFER_BYTES, Source,
-};
+use kvs_e2ee_producer::config::{MAX_RETENTION_HOURS, MIN_BUFFER_BYTES, StreamSettings};
 use kvs_e2ee_producer::fragmenter::KVS_MAX_FRAGMENT_DURATION_MS;
 
 /// Name of the `iot-certificate` structure, as `kvssink` expects it.
@@ -63,9 +61,9 @@ fn invalid(property: &'static str, reason: impl Into<String>) -> SettingsError {
 /// The validated settings of one streaming session.
 #[derive(Debug)]
 pub(super) struct Validated {
-    /// The producer configuration (its credential and source fields are unused:
-    /// `client` carries the credentials, the element is the source).
-    pub config: Config,
+    /// The stream and the engine's settings (the element is the source; `client` carries
+    /// region, endpoint and credentials).
+    pub config: StreamSettings,
     /// Region, endpoint and credentials for the AWS clients.
     pub client: ConfigOptions,
     /// Whether to reconnect after a retryable failure (else end with an error).
@@ -102,16 +100,10 @@ impl Settings {
             kvs_e2ee_aws::config::CaBundle::load(path)
                 .map_err(|e| invalid("ca-bundle", e.to_string()))?;
         }
-        let config = Config {
+        let config = StreamSettings {
             stream_name: self.stream_name.clone(),
             identity,
             recipients,
-            source: Source::GStreamer {
-                pipeline: super::ELEMENT_NAME.into(),
-            },
-            endpoint_url: endpoint_url.clone(),
-            ca_bundle: ca_bundle.clone(),
-            region: Some(self.aws_region.clone()),
             // Like kvssink: create the stream when it is missing.
             create_stream: Some(self.retention()?),
             fragment_duration: self.fragment_duration()?,
@@ -119,7 +111,6 @@ impl Settings {
             buffer_size: self.storage_size()?,
             spool: None,
             stats_interval: None,
-            credentials: Credentials::DefaultChain,
         };
         Ok(Validated {
             client: ConfigOptions {
