@@ -55,9 +55,6 @@ pub enum RunError {
     /// The recipients file lists no viewer.
     #[error("{0}: no recipients listed; add at least one viewer public key")]
     NoRecipients(String),
-    /// The IoT settings are incomplete for the provider.
-    #[error("{0}")]
-    IotSetup(String),
     /// The IoT credentials provider refused or could not be reached.
     #[error("cannot get AWS credentials from the IoT credentials provider: {detail}{hint}")]
     IotCredentials {

@@ -257,7 +257,7 @@ fn missing_ca_file_is_named() {
     cmd.env_remove("AWS_IOT_CORE_CA");
     let err = setup_failure(&site, cmd);
     assert!(
-        err.contains("--iot-ca (AWS_IOT_CORE_CA) is required"),
+        err.contains("IoT credentials are partly configured: missing --iot-ca (AWS_IOT_CORE_CA)"),
         "{err}"
     );
     site.shutdown();

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
-use kvs_e2ee_envelope::{OpenerConfig, PublicKey};
+use kvs_e2ee_envelope::{ChainEvent, FailureKind, OpenerConfig, PublicKey};
 use kvs_e2ee_keys::{Identity, KeyKind, PairFiles, SecretKey};
 use kvs_e2ee_mkv::{Demuxer, Event};
 use kvs_e2ee_producer::cli::Cli;
@@ -113,6 +113,12 @@ impl Camera {
     /// frame released, in order; duplicates (resends) are dropped by the
     /// envelope. Asserts that the chain is complete and closed.
     fn watch(&self, stream: &str) -> Vec<(u64, Vec<u8>)> {
+        self.watch_allowing(stream, false)
+    }
+
+    /// [`Self::watch`]; with `replays`, an identical copy of a fragment arriving after its
+    /// successors is tolerated (reported as a replay and dropped, as the viewer does).
+    fn watch_allowing(&self, stream: &str, replays: bool) -> Vec<(u64, Vec<u8>)> {
         let opener = OpenerConfig {
             stream_name: stream.into(),
             identities: vec![self.viewer.clone()],
@@ -120,13 +126,18 @@ impl Camera {
             danger_accept_plaintext: false,
         };
         let viewed = view_mkv(opener, &self.stored(stream).concat()).unwrap();
-        let alarms: Vec<_> = viewed.chain.iter().filter(|c| c.is_alarm()).collect();
+        let alarms: Vec<_> = viewed
+            .chain
+            .iter()
+            .filter(|c| c.is_alarm() && !(replays && matches!(c, ChainEvent::Replayed { .. })))
+            .collect();
         assert!(alarms.is_empty(), "chain alarms: {alarms:?}");
-        assert!(
-            viewed.failures.is_empty(),
-            "failures: {:?}",
-            viewed.failures
-        );
+        let failures: Vec<_> = viewed
+            .failures
+            .iter()
+            .filter(|f| !(replays && f.kind == FailureKind::Replayed))
+            .collect();
+        assert!(failures.is_empty(), "failures: {failures:?}");
         assert!(
             viewed.closed(),
             "the envelope chain was closed by the end record"
@@ -569,12 +580,9 @@ async fn stalled_connection_is_broken_off_and_nothing_is_truncated() {
     let config = cam.config("stalled", &["--source", CLIP, "--fragment-duration", "1s"]);
     let expected = source_frames(&config).await;
     super_admin_create(&cam, "stalled").await;
-    // Long enough to trip the 400 ms ACK timeout, short enough that the stalled
-    // connection's late copy of its fragment lands within the viewer's duplicate window
-    // (three fragments) of the resend, as an identical re-send, not a replay.
     cam.server.faults().inject(
         FaultScope::Stream("stalled".into()),
-        Fault::Stall { millis: 900 },
+        Fault::Stall { millis: 1500 },
         1,
     );
     let engine = EngineConfig {
@@ -598,7 +606,10 @@ async fn stalled_connection_is_broken_off_and_nothing_is_truncated() {
     // Let the stalled connection's late processing finish before reading.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_duplicates_identical(&cam.stored("stalled"));
-    let got = cam.watch("stalled");
+    // The stalled connection's copy of its fragment is stored late, after the resend and
+    // its successors: the viewer drops it and reports it as a replay (it cannot tell a
+    // late identical copy from a replayed one); no frame is lost or duplicated.
+    let got = cam.watch_allowing("stalled", true);
     assert!(got == expected, "frames lost, reordered or duplicated");
     cam.server.shutdown().await;
 }
