@@ -59,13 +59,21 @@ async fn setup(seed: u64) -> Setup {
     let mut world = World::new(seed);
     world.viewer = keys.viewer.clone();
     let camera = keys.camera.clone();
-    let mut sealer = world.sealer(STREAM, &camera);
+    let mut sealer = world.camera_sealer(STREAM, &camera);
     let now_ms = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
     let base = now_ms - 60_000;
-    let put = world.produce(&mut sealer, "A", base, FRAGMENTS, true);
+    let put = produce(
+        &mut world,
+        &mut sealer,
+        "A",
+        base,
+        FRAGMENTS,
+        true,
+        |_, _| {},
+    );
     put_media(&server, &put).await;
     Setup {
         server,
@@ -85,7 +93,7 @@ async fn put_media(server: &RunningServer, put: &[Item]) {
     mux.write_header(&mut b, &clear_tracks()).unwrap();
     for item in put {
         match item {
-            Item::Tags(tags) => mux.write_tags(&mut b, tags).unwrap(),
+            Item::Tags { tags } => mux.write_tags(&mut b, tags).unwrap(),
             Item::Cluster { timecode, frames } => {
                 mux.start_cluster(&mut b, *timecode).unwrap();
                 for f in frames {
@@ -470,7 +478,7 @@ fn cluster_data(put: &[Item], fragment: usize, frame: usize) -> Vec<u8> {
     put.iter()
         .filter_map(|i| match i {
             Item::Cluster { frames, .. } => Some(frames),
-            Item::Tags(_) => None,
+            Item::Tags { .. } => None,
         })
         .nth(fragment)
         .unwrap()[frame]
@@ -542,12 +550,20 @@ async fn consumer_resumes_live_getmedia_cut_mid_fragment() {
         let mut world = World::new(20);
         world.viewer = keys.viewer.clone();
         let camera = keys.camera.clone();
-        let mut sealer = world.sealer(STREAM, &camera);
+        let mut sealer = world.camera_sealer(STREAM, &camera);
         let now_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap()
             .as_millis() as u64;
-        let put = world.produce(&mut sealer, "A", now_ms, FRAGMENTS, true);
+        let put = produce(
+            &mut world,
+            &mut sealer,
+            "A",
+            now_ms,
+            FRAGMENTS,
+            true,
+            |_, _| {},
+        );
 
         let mut req = PutMediaRequest::new(
             server.data_endpoint_url(),
@@ -597,7 +613,7 @@ async fn consumer_resumes_live_getmedia_cut_mid_fragment() {
         let producer = async move {
             for item in &put {
                 match item {
-                    Item::Tags(tags) => mux.write_tags(&mut b, tags).unwrap(),
+                    Item::Tags { tags } => mux.write_tags(&mut b, tags).unwrap(),
                     Item::Cluster { timecode, frames } => {
                         mux.start_cluster(&mut b, *timecode).unwrap();
                         for f in frames {

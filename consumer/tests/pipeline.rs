@@ -38,10 +38,10 @@ fn stopped_kind(err: Option<PipelineError>) -> (FailureKind, kvs_e2ee_consumer::
 #[test]
 fn consumer_decrypts_live_order_and_restores_codec_data() {
     let mut w = World::new(SEED);
-    let segs = w.session();
+    let segs = session(&mut w);
     let bytes = encode(&segs);
     for chunk in [1, 7, 4096, usize::MAX] {
-        let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+        let p = pipeline(&w.viewer, vec![w.camera.public_key()], false);
         let (out, summary, err) = run_pipeline(p, &bytes, chunk);
         assert!(err.is_none(), "chunk {chunk}: {err:?}");
         assert!(summary.all_verified(), "{summary}");
@@ -55,7 +55,10 @@ fn consumer_decrypts_live_order_and_restores_codec_data() {
             assert_eq!((f.track, f.timecode, f.keyframe), (track, tc, key));
         }
         let video = &written.tracks[0];
-        assert_eq!(video.codec_private.as_deref(), Some(&hex_decode(AVCC)[..]));
+        assert_eq!(
+            video.codec_private.as_deref(),
+            Some(&hex::decode(AVCC).unwrap()[..])
+        );
         assert_eq!(
             video.video.map(|v| (v.pixel_width, v.pixel_height)),
             Some((1280, 720))
@@ -68,7 +71,7 @@ fn consumer_decrypts_live_order_and_restores_codec_data() {
 #[test]
 fn consumer_writes_each_frame_as_soon_as_it_authenticates() {
     let mut w = World::new(SEED);
-    let segs = w.session();
+    let segs = session(&mut w);
     let first_two = encode(&segs[..2]);
     let cluster1_frame1 = cluster_frames(&mut segs[1].clone())[1].data.clone();
     // Cut the input right after frame 1 of fragment 1 (its header came in segment 0).
@@ -79,7 +82,7 @@ fn consumer_writes_each_frame_as_soon_as_it_authenticates() {
         .unwrap()
         + cluster1_frame1.len();
     assert!(cut < first_two.len());
-    let mut p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let mut p = pipeline(&w.viewer, vec![w.camera.public_key()], false);
     p.push(&full[..cut]).unwrap();
     assert_eq!(p.summary().frames_written, 4 + 2);
 }
@@ -87,8 +90,8 @@ fn consumer_writes_each_frame_as_soon_as_it_authenticates() {
 #[test]
 fn consumer_decrypts_archive_order_from_mid_session() {
     let mut w = World::new(SEED);
-    let segs = w.session();
-    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let segs = session(&mut w);
+    let p = pipeline(&w.viewer, vec![w.camera.public_key()], false);
     let (out, summary, err) = run_pipeline(p, &encode(&segs[2..]), 13);
     assert!(err.is_none(), "{err:?}");
     assert!(summary.all_verified());
@@ -98,12 +101,12 @@ fn consumer_decrypts_archive_order_from_mid_session() {
 #[test]
 fn consumer_rejects_tampered_frame() {
     let mut w = World::new(SEED);
-    let mut segs = w.session();
+    let mut segs = session(&mut w);
     cluster_frames(&mut segs[1])[2].data[3] ^= 0x01;
     let bad = cluster_frames(&mut segs[1])[2].data.clone();
     let bytes = encode(&segs);
 
-    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let p = pipeline(&w.viewer, vec![w.camera.public_key()], false);
     let (out, _, err) = run_pipeline(p, &bytes, 100);
     let (kind, at) = stopped_kind(err);
     assert_eq!(kind, FailureKind::TamperedFrame { frame: 2 });
@@ -123,7 +126,7 @@ fn consumer_rejects_tampered_frame() {
     assert_eq!(read_output(&out).payloads(), expect);
     assert!(!contains(&out, &bad[..bad.len() - 16]));
 
-    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], true);
+    let p = pipeline(&w.viewer, vec![w.camera.public_key()], true);
     let (out, summary, err) = run_pipeline(p, &bytes, 100);
     assert!(err.is_none());
     assert_eq!(
@@ -141,11 +144,11 @@ fn consumer_rejects_tampered_frame() {
 #[test]
 fn consumer_rejects_tampered_header() {
     let mut w = World::new(SEED);
-    let mut segs = w.session();
+    let mut segs = session(&mut w);
     // Flip a byte in every copy of header 2 (its tags end in `.2.0`).
     for seg in &mut segs {
         for item in seg.iter_mut() {
-            if let Item::Tags(tags) = item {
+            if let Item::Tags { tags } = item {
                 for (name, value) in tags.iter_mut() {
                     if name == "kvs-e2ee.v1.2.0" {
                         let mut b = value.clone().into_bytes();
@@ -156,7 +159,7 @@ fn consumer_rejects_tampered_header() {
             }
         }
     }
-    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], true);
+    let p = pipeline(&w.viewer, vec![w.camera.public_key()], true);
     let (out, summary, err) = run_pipeline(p, &encode(&segs), 64);
     assert!(err.is_none());
     let kinds = failure_kinds(&summary);
@@ -167,17 +170,17 @@ fn consumer_rejects_tampered_header() {
 #[test]
 fn consumer_reports_missing_fragment() {
     let mut w = World::new(SEED);
-    let mut segs = w.session();
+    let mut segs = session(&mut w);
     segs.remove(2);
     let bytes = encode(&segs);
-    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let p = pipeline(&w.viewer, vec![w.camera.public_key()], false);
     let (out, _, err) = run_pipeline(p, &bytes, 500);
     let (kind, at) = stopped_kind(err);
     assert_eq!(kind, FailureKind::Missing { missing: 2..3 });
     assert_eq!(at.seq, Some(3));
     assert_eq!(read_output(&out).payloads(), frames_of("A", &[0, 1]));
 
-    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], true);
+    let p = pipeline(&w.viewer, vec![w.camera.public_key()], true);
     let (out, summary, _) = run_pipeline(p, &bytes, 500);
     assert_eq!(summary.fragments_missing, 1);
     assert_eq!(
@@ -190,9 +193,9 @@ fn consumer_reports_missing_fragment() {
 #[test]
 fn consumer_reports_reordered_fragments() {
     let mut w = World::new(SEED);
-    let mut segs = w.session();
+    let mut segs = session(&mut w);
     segs.swap(2, 3);
-    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], true);
+    let p = pipeline(&w.viewer, vec![w.camera.public_key()], true);
     let (_, summary, _) = run_pipeline(p, &encode(&segs), 500);
     assert_eq!(
         failure_kinds(&summary),
@@ -206,7 +209,7 @@ fn consumer_reports_reordered_fragments() {
 #[test]
 fn consumer_drops_producer_resends_silently() {
     let mut w = World::new(SEED);
-    let segs = w.session();
+    let segs = session(&mut w);
     let resent = vec![
         segs[0].clone(),
         segs[1].clone(),
@@ -216,7 +219,7 @@ fn consumer_drops_producer_resends_silently() {
         segs[3].clone(),
         segs[4].clone(),
     ];
-    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let p = pipeline(&w.viewer, vec![w.camera.public_key()], false);
     let (out, summary, err) = run_pipeline(p, &encode(&resent), 333);
     assert!(err.is_none(), "{err:?}");
     assert!(summary.all_verified());
@@ -227,7 +230,7 @@ fn consumer_drops_producer_resends_silently() {
 #[test]
 fn consumer_rejects_replayed_fragment() {
     let mut w = World::new(SEED);
-    let segs = w.session();
+    let segs = session(&mut w);
     let replayed = vec![
         segs[0].clone(),
         segs[1].clone(),
@@ -237,10 +240,10 @@ fn consumer_rejects_replayed_fragment() {
         segs[4].clone(),
     ];
     let bytes = encode(&replayed);
-    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let p = pipeline(&w.viewer, vec![w.camera.public_key()], false);
     let (_, _, err) = run_pipeline(p, &bytes, 333);
     assert_eq!(stopped_kind(err).0, FailureKind::Replayed);
-    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], true);
+    let p = pipeline(&w.viewer, vec![w.camera.public_key()], true);
     let (out, summary, _) = run_pipeline(p, &bytes, 333);
     assert_eq!(failure_kinds(&summary), vec![FailureKind::Replayed]);
     assert_eq!(
@@ -253,15 +256,15 @@ fn consumer_rejects_replayed_fragment() {
 #[test]
 fn consumer_rejects_spliced_fragment() {
     let mut w = World::new(SEED);
-    let segs = w.session();
+    let segs = session(&mut w);
     let camera = w.camera.clone();
-    let mut other = w.sealer(STREAM, &camera);
-    let put_b = w.produce(&mut other, "B", 50_000, 3, true);
+    let mut other = w.camera_sealer(STREAM, &camera);
+    let put_b = produce(&mut w, &mut other, "B", 50_000, 3, true, |_, _| {});
     let segs_b = getmedia_segments(&put_b);
     let mut spliced = segs.clone();
     spliced.insert(3, segs_b[1].clone());
     let bytes = encode(&spliced);
-    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let p = pipeline(&w.viewer, vec![w.camera.public_key()], false);
     let (out, _, err) = run_pipeline(p, &bytes, 333);
     let (kind, fragment) = stopped_kind(err);
     // Named like every other failure (KVS number, seq, timecode, producer time), and
@@ -293,7 +296,7 @@ fn consumer_rejects_spliced_fragment() {
     );
     assert_eq!(read_output(&out).payloads(), frames_of("A", &[0, 1, 2]));
 
-    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], true);
+    let p = pipeline(&w.viewer, vec![w.camera.public_key()], true);
     let (out, summary, _) = run_pipeline(p, &bytes, 333);
     assert!(failure_kinds(&summary).contains(&expected));
     assert!(
@@ -306,15 +309,15 @@ fn consumer_rejects_spliced_fragment() {
 #[test]
 fn consumer_rejects_fragment_of_other_stream() {
     let mut w = World::new(SEED);
-    let segs = w.session();
+    let segs = session(&mut w);
     let camera = w.camera.clone();
-    let mut other = w.sealer("back-yard", &camera);
-    let put_c = w.produce(&mut other, "C", 60_000, 3, true);
+    let mut other = w.camera_sealer("back-yard", &camera);
+    let put_c = produce(&mut w, &mut other, "C", 60_000, 3, true, |_, _| {});
     let segs_c = getmedia_segments(&put_c);
     let mut spliced = segs.clone();
     spliced.insert(3, segs_c[1].clone());
     let bytes = encode(&spliced);
-    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let p = pipeline(&w.viewer, vec![w.camera.public_key()], false);
     let (_, _, err) = run_pipeline(p, &bytes, 333);
     assert_eq!(
         stopped_kind(err).0,
@@ -322,7 +325,7 @@ fn consumer_rejects_fragment_of_other_stream() {
             found: "back-yard".into()
         }
     );
-    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], true);
+    let p = pipeline(&w.viewer, vec![w.camera.public_key()], true);
     let (out, summary, _) = run_pipeline(p, &bytes, 333);
     assert_eq!(
         failure_kinds(&summary),
@@ -336,8 +339,8 @@ fn consumer_rejects_fragment_of_other_stream() {
 #[test]
 fn consumer_rejects_untrusted_camera_and_writes_nothing() {
     let mut w = World::new(SEED);
-    let segs = w.session();
-    let p = w.pipeline(&w.viewer, vec![w.other_camera.public_key()], false);
+    let segs = session(&mut w);
+    let p = pipeline(&w.viewer, vec![w.other_camera.public_key()], false);
     let (out, _, err) = run_pipeline(p, &encode(&segs), 333);
     let (kind, at) = stopped_kind(err);
     assert_eq!(
@@ -353,8 +356,8 @@ fn consumer_rejects_untrusted_camera_and_writes_nothing() {
 #[test]
 fn consumer_refuses_when_not_a_recipient() {
     let mut w = World::new(SEED);
-    let segs = w.session();
-    let p = w.pipeline(&w.outsider, vec![w.camera.public_key()], true);
+    let segs = session(&mut w);
+    let p = pipeline(&w.outsider, vec![w.camera.public_key()], true);
     let (out, summary, _) = run_pipeline(p, &encode(&segs), 333);
     assert!(out.is_empty());
     assert!(!summary.all_verified());
@@ -372,7 +375,7 @@ fn consumer_refuses_when_not_a_recipient() {
 #[test]
 fn consumer_refuses_injected_unencrypted_fragment() {
     let mut w = World::new(SEED);
-    let mut segs = w.session();
+    let mut segs = session(&mut w);
     let injected: Vec<Frame> = (0..2)
         .map(|i| Frame {
             track: 1,
@@ -389,14 +392,14 @@ fn consumer_refuses_injected_unencrypted_fragment() {
         }],
     );
     let bytes = encode(&segs);
-    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let p = pipeline(&w.viewer, vec![w.camera.public_key()], false);
     let (out, _, err) = run_pipeline(p, &bytes, 333);
     let (kind, at) = stopped_kind(err);
     assert_eq!(kind, FailureKind::Unencrypted);
     assert_eq!(at.timecode, Some(12_500));
     assert!(!contains(&out, b"injected plaintext"));
 
-    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], true);
+    let p = pipeline(&w.viewer, vec![w.camera.public_key()], true);
     let (out, summary, _) = run_pipeline(p, &bytes, 333);
     assert_eq!(failure_kinds(&summary), vec![FailureKind::Unencrypted]);
     assert!(!contains(&out, b"injected plaintext"));
@@ -406,10 +409,10 @@ fn consumer_refuses_injected_unencrypted_fragment() {
 #[test]
 fn consumer_refuses_unknown_envelope_version() {
     let mut w = World::new(SEED);
-    let mut segs = w.session();
+    let mut segs = session(&mut w);
     for seg in &mut segs {
         for item in seg.iter_mut() {
-            if let Item::Tags(tags) = item {
+            if let Item::Tags { tags } = item {
                 let renamed: Vec<Tag> = tags
                     .iter()
                     .map(|(n, v)| (n.replace("kvs-e2ee.v1.2.", "kvs-e2ee.v2.2."), v.clone()))
@@ -418,7 +421,7 @@ fn consumer_refuses_unknown_envelope_version() {
             }
         }
     }
-    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let p = pipeline(&w.viewer, vec![w.camera.public_key()], false);
     let (_, _, err) = run_pipeline(p, &encode(&segs), 333);
     assert!(matches!(
         stopped_kind(err).0,
@@ -429,9 +432,9 @@ fn consumer_refuses_unknown_envelope_version() {
 #[test]
 fn consumer_reports_missing_frames() {
     let mut w = World::new(SEED);
-    let mut segs = w.session();
+    let mut segs = session(&mut w);
     cluster_frames(&mut segs[1]).pop();
-    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], true);
+    let p = pipeline(&w.viewer, vec![w.camera.public_key()], true);
     let (out, summary, _) = run_pipeline(p, &encode(&segs), 333);
     assert_eq!(
         failure_kinds(&summary),
@@ -447,7 +450,7 @@ fn consumer_reports_missing_frames() {
 #[test]
 fn consumer_resumes_mid_fragment_without_gap_or_duplicate() {
     let mut w = World::new(SEED);
-    let segs = w.session();
+    let segs = session(&mut w);
     let head = encode(&segs[..2]);
     let seg2 = encode(&segs[2..3]);
     let tail = encode(&segs[3..]);
@@ -458,7 +461,7 @@ fn consumer_resumes_mid_fragment_without_gap_or_duplicate() {
         .unwrap()
         + 5;
     for cut in [1, 60, in_cluster, seg2.len() / 2, seg2.len() - 30] {
-        let mut p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+        let mut p = pipeline(&w.viewer, vec![w.camera.public_key()], false);
         p.push(&head).unwrap();
         p.push(&seg2[..cut]).unwrap();
         p.reconnected();
@@ -482,8 +485,8 @@ fn consumer_output_is_accepted_by_ffprobe() {
         return;
     }
     let mut w = World::new(SEED);
-    let segs = w.session();
-    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let segs = session(&mut w);
+    let p = pipeline(&w.viewer, vec![w.camera.public_key()], false);
     let (out, _, err) = run_pipeline(p, &encode(&segs), 4096);
     assert!(err.is_none());
     let dir = tempfile::tempdir().unwrap();
@@ -525,11 +528,11 @@ fn consumer_output_is_accepted_by_ffprobe() {
 #[test]
 fn consumer_reports_one_failure_for_a_flipped_frame_tag() {
     let mut w = World::new(SEED);
-    let mut segs = w.session();
+    let mut segs = session(&mut w);
     let d = &mut cluster_frames(&mut segs[1])[2].data;
     let last = d.len() - 1;
     d[last] ^= 0x80;
-    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], true);
+    let p = pipeline(&w.viewer, vec![w.camera.public_key()], true);
     let (out, summary, _) = run_pipeline(p, &encode(&segs), 100);
     // The next header's digest mismatch names the same fragment: not reported twice.
     assert_eq!(
@@ -542,10 +545,10 @@ fn consumer_reports_one_failure_for_a_flipped_frame_tag() {
 #[test]
 fn consumer_rejects_fragment_spliced_from_other_trusted_camera() {
     let mut w = World::new(SEED);
-    let segs = w.session();
+    let segs = session(&mut w);
     let other_camera = w.other_camera.clone();
-    let mut other = w.sealer(STREAM, &other_camera);
-    let put_o = w.produce(&mut other, "O", 70_000, 3, true);
+    let mut other = w.camera_sealer(STREAM, &other_camera);
+    let put_o = produce(&mut w, &mut other, "O", 70_000, 3, true, |_, _| {});
     let segs_o = getmedia_segments(&put_o);
     let expected = FailureKind::Spliced {
         session: other.session_id(),
@@ -558,7 +561,7 @@ fn consumer_rejects_fragment_spliced_from_other_trusted_camera() {
         let mut spliced = segs.clone();
         spliced.insert(3, segs_o[o].clone());
         // Both cameras trusted: the splice is still caught (another camera mid-session).
-        let p = w.pipeline(
+        let p = pipeline(
             &w.viewer,
             vec![w.camera.public_key(), w.other_camera.public_key()],
             true,
@@ -589,13 +592,21 @@ fn consumer_refuses_fragments_after_the_viewer_is_revoked() {
     let mut w = World::new(SEED);
     let camera = w.camera.clone();
     let outsider = w.outsider.public_key();
-    let mut sealer = w.sealer(STREAM, &camera);
-    let mut put = w.produce(&mut sealer, "A", BASE_TC, 2, false);
+    let mut sealer = w.camera_sealer(STREAM, &camera);
+    let mut put = produce(&mut w, &mut sealer, "A", BASE_TC, 2, false, |_, _| {});
     sealer.set_recipients(vec![outsider]).unwrap();
-    let more = w.produce(&mut sealer, "R", BASE_TC + 2_000, 2, true);
+    let more = produce(
+        &mut w,
+        &mut sealer,
+        "R",
+        BASE_TC + 2_000,
+        2,
+        true,
+        |_, _| {},
+    );
     put.extend(more);
     let segs = getmedia_segments(&put);
-    let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], false);
+    let p = pipeline(&w.viewer, vec![w.camera.public_key()], false);
     let (out, _, err) = run_pipeline(p, &encode(&segs), 333);
     let (kind, at) = stopped_kind(err);
     assert_eq!(

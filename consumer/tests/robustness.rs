@@ -17,7 +17,7 @@ use rand::rngs::StdRng;
 
 fn sealed_stream() -> (World, Vec<u8>) {
     let mut w = World::new(7);
-    let segs = w.session();
+    let segs = session(&mut w);
     let bytes = encode(&segs);
     (w, bytes)
 }
@@ -32,7 +32,7 @@ proptest! {
         keep_going in any::<bool>(),
     ) {
         let w = World::new(7);
-        let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], keep_going);
+        let p = pipeline(&w.viewer, vec![w.camera.public_key()], keep_going);
         let (out, _, _) = run_pipeline(p, &data, chunk);
         prop_assert!(read_output_lenient(&out).iter().all(|f| all_plaintexts().contains(f)));
         kvs_e2ee_consumer::fuzzing::pipeline_arbitrary(&data);
@@ -48,7 +48,7 @@ proptest! {
             let i = at.index(bytes.len());
             bytes[i] ^= x;
         }
-        let p = w.pipeline(&w.viewer, vec![w.camera.public_key()], true);
+        let p = pipeline(&w.viewer, vec![w.camera.public_key()], true);
         let (out, _, _) = run_pipeline(p, &bytes, chunk);
         for f in read_output_lenient(&out) {
             prop_assert!(all_plaintexts().contains(&f), "unauthenticated bytes written: {:?}", f);
@@ -96,12 +96,20 @@ fn consumer_opens_video_from_before_and_after_a_rotation() {
     let mut identity = Identity::generate(KeyKind::Viewer, &mut rng);
     let mut w = World::new(8);
     w.viewer = identity.active().clone();
-    let before = w.session();
+    let before = session(&mut w);
     identity.rotate(&mut rng).unwrap();
     w.viewer = identity.active().clone();
     let camera = w.camera.clone();
-    let mut sealer = w.sealer(STREAM, &camera);
-    let after = getmedia_segments(&w.produce(&mut sealer, "A", 90_000, FRAGMENTS, true));
+    let mut sealer = w.camera_sealer(STREAM, &camera);
+    let after = getmedia_segments(&produce(
+        &mut w,
+        &mut sealer,
+        "A",
+        90_000,
+        FRAGMENTS,
+        true,
+        |_, _| {},
+    ));
     for segs in [&before, &after] {
         let (out, summary, err) = run_pipeline(pipeline_for(&identity, &w), &encode(segs), 512);
         assert!(err.is_none(), "{err:?}");

@@ -17,21 +17,6 @@ use kvs_e2ee_aws::getmedia::{StartSelector, get_media};
 use kvs_e2ee_mkv::{Demuxer, Event, Muxer, MuxerConfig, TrackEntry};
 use kvs_local::media::store::FRAGMENTS_DIR;
 
-fn have_tool(tool: &str, version_arg: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg(version_arg)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is required when CI is set but cannot be run"
-        );
-        eprintln!("note: skipping: {tool} is not installed");
-    }
-    ok
-}
-
 /// The recording's 5 fragments as a producer would send them: one buffer per fragment.
 fn producer_stream() -> Vec<Bytes> {
     let path = concat!(
@@ -105,8 +90,8 @@ fn mkvinfo_accepts(path: &std::path::Path) {
 
 #[tokio::test]
 async fn stored_fragments_and_get_media_output_play_in_ffprobe_and_mkvinfo() {
-    let ffprobe_ok = have_tool("ffprobe", "-version");
-    let mkvinfo_ok = have_tool("mkvinfo", "--version");
+    let ffprobe_ok = kvs_e2ee_test_support::have_tool_with("ffprobe", "-version");
+    let mkvinfo_ok = kvs_e2ee_test_support::have_tool_with("mkvinfo", "--version");
     let dir = tempfile::tempdir().unwrap();
     let server = start_media(dir.path()).await;
     create_stream(&server, "real").await;

@@ -11,22 +11,6 @@ use kvs_e2ee_mkv::{Demuxer, Event, Muxer, MuxerConfig, TrackEntry};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/kvs/");
 
-/// Whether `tool` can run; panics under CI when it cannot.
-fn have_tool(tool: &str, version_arg: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg(version_arg)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is required when CI is set but cannot be run"
-        );
-        eprintln!("note: skipping: {tool} is not installed");
-    }
-    ok
-}
-
 /// Re-muxes every frame of `output_get_media.mkv` (5 GetMedia fragments) into one stream
 /// with our muxer, keeping the track's CodecPrivate, pixel size, timecodes and key flags.
 fn remux_fixture() -> (Vec<u8>, usize) {
@@ -70,7 +54,7 @@ fn write_temp(data: &[u8]) -> tempfile::NamedTempFile {
 
 #[test]
 fn ffprobe_reads_remuxed_h264_as_300_frames() {
-    if !have_tool("ffprobe", "-version") {
+    if !kvs_e2ee_test_support::have_tool_with("ffprobe", "-version") {
         return;
     }
     let (data, frames) = remux_fixture();
@@ -112,7 +96,7 @@ fn ffprobe_reads_remuxed_h264_as_300_frames() {
 
 #[test]
 fn mkvinfo_accepts_remuxed_stream_and_sees_every_block() {
-    if !have_tool("mkvinfo", "--version") {
+    if !kvs_e2ee_test_support::have_tool_with("mkvinfo", "--version") {
         return;
     }
     let (data, _) = remux_fixture();

@@ -21,12 +21,18 @@ pub fn have_tool_with(tool: &str, arg: &str) -> bool {
         .arg(arg)
         .output()
         .is_ok_and(|o| o.status.success());
+    available(ok, &format!("{tool} (`{tool} {arg}` must run)"))
+}
+
+/// The policy itself, for any probe: `true` when `ok`; otherwise a note and `false` —
+/// or a panic naming `what` when `CI` is set.
+pub fn available(ok: bool, what: &str) -> bool {
     if !ok {
         assert!(
             std::env::var_os("CI").is_none(),
-            "{tool} is required when CI is set but cannot be run"
+            "CI is set but {what} is not available"
         );
-        eprintln!("note: skipping: {tool} is not installed");
+        eprintln!("note: skipping: {what} is not available");
     }
     ok
 }
