@@ -17,6 +17,7 @@ use kvs_e2ee_envelope::tags;
 use kvs_e2ee_mkv::{Demuxer, Event, TagValue};
 
 use crate::pipeline::PipelineError;
+use crate::reader::ReadError;
 
 #[derive(Default)]
 struct Segment {
@@ -71,7 +72,7 @@ impl<W: Write> Inspector<W> {
 
     /// The input ended; returns the number of fragments listed.
     pub fn finish(&mut self) -> Result<u64, PipelineError> {
-        self.demux.finish()?;
+        self.demux.finish().map_err(ReadError::from)?;
         self.drain()?;
         self.emit()?;
         self.out.flush().map_err(crate::output::OutputError::from)?;
@@ -79,7 +80,7 @@ impl<W: Write> Inspector<W> {
     }
 
     fn drain(&mut self) -> Result<(), PipelineError> {
-        while let Some(ev) = self.demux.next_event()? {
+        while let Some(ev) = self.demux.next_event().map_err(ReadError::from)? {
             let was_tags = std::mem::take(&mut self.segment.in_tags);
             match ev {
                 Event::EbmlHeader { .. } => self.emit()?,

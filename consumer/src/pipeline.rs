@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use kvs_e2ee_envelope::{Failure, OpenerConfig, Summary};
-use kvs_e2ee_mkv::{DEFAULT_TIMECODE_SCALE_NS, MkvError};
+use kvs_e2ee_mkv::DEFAULT_TIMECODE_SCALE_NS;
 
 use crate::output::{MkvOutput, OutputError};
 use crate::reader::{ReadError, ReadEvent, Reader, ReaderConfig};
@@ -22,44 +22,28 @@ pub struct PipelineConfig {
     pub max_buffered_bytes: usize,
 }
 
-/// Why the pipeline stopped.
+/// Why the pipeline stopped: reading (verification, input, the service) or writing.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PipelineError {
-    /// A fragment failed verification and `keep_going` is off.
-    #[error("{0}")]
-    Verification(Box<Failure>),
-    /// The input is not valid Matroska (the error names the byte offset).
-    #[error("malformed MKV input: {0}")]
-    Input(#[from] MkvError),
+    /// Reading stopped: a fragment failed verification (and `keep_going` is off), the
+    /// input is not Matroska, or the service ended the stream with an error.
+    #[error(transparent)]
+    Read(#[from] ReadError),
     /// The output could not be written.
     #[error(transparent)]
     Output(#[from] OutputError),
-    /// The stream has frames but no `Tracks` element before them.
-    #[error("the input has a cluster before any Tracks element")]
-    NoTracks,
-    /// The service ended the stream with an error (`AWS_KINESISVIDEO_ERROR_*` tags).
-    #[error("the service reported error {code} (id {id}) in the stream")]
-    Service {
-        /// `AWS_KINESISVIDEO_ERROR_CODE`.
-        code: String,
-        /// `AWS_KINESISVIDEO_ERROR_ID`.
-        id: String,
-    },
-}
-
-impl From<ReadError> for PipelineError {
-    fn from(e: ReadError) -> Self {
-        match e {
-            ReadError::Verification(f) => Self::Verification(f),
-            ReadError::Input(e) => Self::Input(e),
-            ReadError::NoTracks => Self::NoTracks,
-            ReadError::Service { code, id } => Self::Service { code, id },
-        }
-    }
 }
 
 impl PipelineError {
+    /// The failure that stopped a read without `keep_going`.
+    pub fn verification_failure(&self) -> Option<&Failure> {
+        match self {
+            Self::Read(ReadError::Verification(f)) => Some(f),
+            _ => None,
+        }
+    }
+
     /// Whether this is the output's reader going away (`-o -` piped into a closed player).
     pub fn is_broken_pipe(&self) -> bool {
         matches!(self, Self::Output(OutputError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe)

@@ -7,6 +7,7 @@ mod common;
 
 use common::*;
 use kvs_e2ee_consumer::pipeline::PipelineError;
+use kvs_e2ee_consumer::reader::ReadError;
 use kvs_e2ee_consumer::{Failure, FailureKind, FragmentRef};
 use kvs_e2ee_envelope::Tag;
 
@@ -30,7 +31,7 @@ fn failure_kinds(s: &kvs_e2ee_consumer::Summary) -> Vec<FailureKind> {
 
 fn stopped_kind(err: Option<PipelineError>) -> (FailureKind, kvs_e2ee_consumer::FragmentRef) {
     match err {
-        Some(PipelineError::Verification(f)) => (f.kind, f.fragment),
+        Some(PipelineError::Read(ReadError::Verification(f))) => (f.kind, f.fragment),
         other => panic!("expected a verification stop, got {other:?}"),
     }
 }
@@ -115,7 +116,9 @@ fn consumer_rejects_tampered_frame() {
     assert!(at.kvs_number.is_some() && at.producer_time.is_some());
     let msg = format!(
         "{}",
-        PipelineError::Verification(Box::new(kvs_e2ee_consumer::Failure { fragment: at, kind }))
+        PipelineError::Read(ReadError::Verification(Box::new(
+            kvs_e2ee_consumer::Failure { fragment: at, kind }
+        )))
     );
     assert!(
         msg.contains("seq 1") && msg.contains("timecode 11000") && msg.contains("tampered frame"),

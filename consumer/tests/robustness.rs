@@ -122,7 +122,9 @@ fn consumer_opens_video_from_before_and_after_a_rotation() {
     identity.retire(&first).unwrap();
     let (out, _, err) = run_pipeline(pipeline_for(&identity, &w), &encode(&before), 512);
     match err {
-        Some(kvs_e2ee_consumer::PipelineError::Verification(f)) => {
+        Some(kvs_e2ee_consumer::PipelineError::Read(
+            kvs_e2ee_consumer::ReadError::Verification(f),
+        )) => {
             assert_eq!(
                 f.kind,
                 FailureKind::NotARecipient {
