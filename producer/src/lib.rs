@@ -44,14 +44,14 @@
 //!   send/ACK/retry loop over a [`engine::link::Connector`].
 //! - [`recipients`]: re-reads the recipients file on change or SIGHUP.
 //! - [`run`]: credentials, DescribeStream/CreateStream, GetDataEndpoint, then the engine.
-//! - [`cli`], [`config`]: command-line flags and their validated form.
+//! - [`config`]: the configuration types ([`config::StreamSettings`], [`config::Config`]);
+//!   the binary's flags are parsed and checked in the binary.
 //! - `gst_input` (feature `gstreamer`): GStreamer caps/buffers as source events,
 //!   and `--source gst:PIPELINE`.
 #![forbid(unsafe_code)]
 
 pub mod annexb;
 pub mod buffer;
-pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod fragmenter;

@@ -11,7 +11,6 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use clap::Parser;
 use kvs_e2ee_aws::StreamId;
 use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
 use kvs_e2ee_aws::control::{self, DataApi};
@@ -19,9 +18,9 @@ use kvs_e2ee_aws::error::ServiceErrorKind;
 use kvs_e2ee_aws::getmedia::{StartSelector, get_media};
 use kvs_e2ee_aws::iot::IotConfig;
 use kvs_e2ee_aws::putmedia::{PutMediaConnection, PutMediaError, PutMediaRequest};
+use kvs_e2ee_envelope::FrameCipher;
 use kvs_e2ee_keys::PairFiles;
-use kvs_e2ee_producer::cli::Cli;
-use kvs_e2ee_producer::config::Config;
+use kvs_e2ee_producer::config::{Config, Credentials, Input, Source, StreamSettings};
 use kvs_e2ee_producer::engine::EngineConfig;
 use kvs_e2ee_producer::run::{EXIT_SETUP, RunError, stream_with};
 use kvs_local::iot::{KeyType, ProvisionedThing};
@@ -273,19 +272,26 @@ fn camera_credentials_cannot_write_another_stream_or_read_any() {
     site.rt.block_on(async {
         let camera = site.camera_client().await;
         // Writing another stream through the producer's own path.
-        let args = [
-            "kvs-e2ee-producer",
-            "--stream",
-            "cam-2",
-            "--source",
-            CLIP,
-            "--identity",
-            &site.keys.camera.display().to_string(),
-            "--recipients",
-            &site.keys.recipients.display().to_string(),
-        ]
-        .map(str::to_owned);
-        let config = Config::try_from(Cli::try_parse_from(args).unwrap()).unwrap();
+        // What `kvs-e2ee-producer --stream cam-2 --source CLIP --identity … --recipients …`
+        // configures.
+        let config = Config {
+            stream: StreamSettings {
+                stream_name: "cam-2".into(),
+                identity: site.keys.camera.clone(),
+                recipients: site.keys.recipients.clone(),
+                create_stream: None,
+                fragment_duration: Duration::from_secs(2),
+                frame_cipher: FrameCipher::fastest_here(),
+                buffer_size: 60_000_000,
+                spool: None,
+                stats_interval: None,
+            },
+            source: Source::Mkv(Input::File(CLIP.into())),
+            endpoint_url: None,
+            ca_bundle: None,
+            region: None,
+            credentials: Credentials::DefaultChain,
+        };
         let run = stream_with(
             config,
             camera.clone(),

@@ -11,13 +11,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
 use kvs_e2ee_aws::config::{ClientConfig, ConfigOptions, CredentialSource};
+use kvs_e2ee_envelope::FrameCipher;
 use kvs_e2ee_envelope::{ChainEvent, FailureKind, OpenerConfig, PublicKey};
 use kvs_e2ee_keys::{Identity, KeyKind, PairFiles, SecretKey};
 use kvs_e2ee_mkv::{Demuxer, Event};
-use kvs_e2ee_producer::cli::Cli;
-use kvs_e2ee_producer::config::Config;
+use kvs_e2ee_producer::annexb::{Codec, FrameRate};
+use kvs_e2ee_producer::config::{
+    Config, Credentials, DEFAULT_RETENTION_HOURS, Input, Source, StreamSettings,
+};
 use kvs_e2ee_producer::engine::{EngineConfig, EngineStats};
 use kvs_e2ee_producer::media::SourceEvent;
 use kvs_e2ee_producer::run::{RunError, stream_source, stream_with};
@@ -30,6 +32,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
 const CLIP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/demo-clip.mkv");
+
+/// `--source CLIP`.
+fn clip() -> Source {
+    Source::Mkv(Input::File(CLIP.into()))
+}
 const ANNEXB: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/data/sample-320x240.h264"
@@ -70,26 +77,27 @@ async fn setup_with(tune: impl FnOnce(&mut kvs_local::Config)) -> Camera {
 }
 
 impl Camera {
-    fn config(&self, stream: &str, source: &[&str]) -> Config {
-        let mut args: Vec<String> = [
-            "kvs-e2ee-producer",
-            "--stream",
-            stream,
-            "--create-stream",
-            "--endpoint-url",
-            self.server.control_url(),
-            "--region",
-            self.server.region(),
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-        args.push("--identity".into());
-        args.push(self.keys.camera.display().to_string());
-        args.push("--recipients".into());
-        args.push(self.keys.recipients.display().to_string());
-        args.extend(source.iter().map(|s| (*s).to_owned()));
-        Config::try_from(Cli::try_parse_from(args).unwrap()).unwrap()
+    /// What `kvs-e2ee-producer --stream STREAM --create-stream --endpoint-url … --region …
+    /// --identity … --recipients … --source SOURCE [--fragment-duration D]` configures.
+    fn config(&self, stream: &str, source: Source, fragment_duration: Duration) -> Config {
+        Config {
+            stream: StreamSettings {
+                stream_name: stream.into(),
+                identity: self.keys.camera.clone(),
+                recipients: self.keys.recipients.clone(),
+                create_stream: Some(DEFAULT_RETENTION_HOURS),
+                fragment_duration,
+                frame_cipher: FrameCipher::fastest_here(),
+                buffer_size: 60_000_000,
+                spool: None,
+                stats_interval: None,
+            },
+            source,
+            endpoint_url: Some(self.server.control_url().to_owned()),
+            ca_bundle: None,
+            region: Some(self.server.region().to_owned()),
+            credentials: Credentials::DefaultChain,
+        }
     }
 
     async fn client(&self) -> ClientConfig {
@@ -220,7 +228,7 @@ async fn stream(
 #[tokio::test]
 async fn mkv_clip_is_persisted_stored_and_decrypts_frame_for_frame() {
     let cam = setup().await;
-    let config = cam.config("clip", &["--source", CLIP, "--fragment-duration", "1s"]);
+    let config = cam.config("clip", clip(), Duration::from_secs(1));
     let expected = source_frames(&config).await;
     let stats = stream(&cam, config, fast()).await.unwrap();
     assert!(stats.fragments >= 2, "{stats:?}");
@@ -237,14 +245,12 @@ async fn annexb_file_is_persisted_stored_and_decrypts_frame_for_frame() {
     let cam = setup().await;
     let config = cam.config(
         "annexb",
-        &[
-            "--source",
-            ANNEXB,
-            "--fps",
-            "30",
-            "--fragment-duration",
-            "1s",
-        ],
+        Source::AnnexB {
+            input: Input::File(ANNEXB.into()),
+            codec: Codec::H264,
+            fps: FrameRate::new(30, 1).unwrap(),
+        },
+        Duration::from_secs(1),
     );
     let expected = source_frames(&config).await;
     let stats = stream(&cam, config, fast()).await.unwrap();
@@ -261,7 +267,7 @@ async fn annexb_file_is_persisted_stored_and_decrypts_frame_for_frame() {
 #[tokio::test]
 async fn cut_connections_and_error_acks_lose_nothing() {
     let cam = setup().await;
-    let config = cam.config("faulty", &["--source", CLIP, "--fragment-duration", "1s"]);
+    let config = cam.config("faulty", clip(), Duration::from_secs(1));
     let expected = source_frames(&config).await;
     let scope = || FaultScope::Stream("faulty".into());
     let faults = cam.server.faults();
@@ -292,10 +298,7 @@ async fn cut_connections_and_error_acks_lose_nothing() {
 #[tokio::test]
 async fn server_errors_and_throttling_on_reconnect_lose_nothing() {
     let cam = setup().await;
-    let config = cam.config(
-        "throttled",
-        &["--source", CLIP, "--fragment-duration", "1s"],
-    );
+    let config = cam.config("throttled", clip(), Duration::from_secs(1));
     let expected = source_frames(&config).await;
     let (mut writer, pipe) = tokio::io::duplex(16 * 1024);
     let reader = MediaReader::mkv("pipe".into(), Box::new(pipe));
@@ -384,7 +387,7 @@ async fn iot_credentials_expiring_every_two_seconds_lose_nothing() {
             &cam.dir.join("thing"),
         )
         .unwrap();
-    let config = cam.config("iot-cam", &["--source", CLIP, "--fragment-duration", "1s"]);
+    let config = cam.config("iot-cam", clip(), Duration::from_secs(1));
     let expected = source_frames(&config).await;
     let mut iot = kvs_e2ee_aws::iot::IotConfig::new(
         cam.server.iot_url().unwrap(),
@@ -443,15 +446,11 @@ async fn super_admin_create(cam: &Camera, name: &str) {
 async fn spooled_fragments_survive_a_kill_and_arrive_once_after_restart() {
     let cam = setup().await;
     let spool = cam.dir.join("spool");
-    let spool_arg = spool.display().to_string();
-    let args = [
-        "--source",
-        CLIP,
-        "--fragment-duration",
-        "1s",
-        "--spool",
-        spool_arg.as_str(),
-    ];
+    let spooled_config = || {
+        let mut config = cam.config("spooled", clip(), Duration::from_secs(1));
+        config.stream.spool = Some(spool.clone());
+        config
+    };
     let client = cam.client().await;
     super_admin_create(&cam, "spooled").await;
     let faults = cam.server.faults();
@@ -464,7 +463,7 @@ async fn spooled_fragments_survive_a_kill_and_arrive_once_after_restart() {
     let (mut writer, pipe) = tokio::io::duplex(16 * 1024);
     let reader = MediaReader::mkv("pipe".into(), Box::new(pipe));
     let run1 = tokio::spawn(stream_source(
-        cam.config("spooled", &args),
+        spooled_config(),
         client.clone(),
         reader,
         fast(),
@@ -493,9 +492,7 @@ async fn spooled_fragments_survive_a_kill_and_arrive_once_after_restart() {
     assert!(spooled.len() >= 2, "fragments were spooled: {spooled:?}");
     // Run 2: KVS is back; the whole clip again.
     assert!(faults.remove(outage));
-    let stats = stream(&cam, cam.config("spooled", &args), fast())
-        .await
-        .unwrap();
+    let stats = stream(&cam, spooled_config(), fast()).await.unwrap();
     assert_eq!(
         stats.fragments_persisted,
         stats.fragments + spooled.len() as u64,
@@ -527,7 +524,7 @@ async fn spooled_fragments_survive_a_kill_and_arrive_once_after_restart() {
 #[tokio::test]
 async fn non_retryable_error_ack_stops_with_a_clear_message() {
     let cam = setup().await;
-    let config = cam.config("rejected", &["--source", CLIP]);
+    let config = cam.config("rejected", clip(), Duration::from_secs(2));
     super_admin_create(&cam, "rejected").await;
     cam.server.faults().inject(
         FaultScope::Stream("rejected".into()),
@@ -552,10 +549,10 @@ async fn truncated_input_is_reported_after_flushing_what_was_accepted() {
     let clip = std::fs::read(CLIP).unwrap();
     let cut = cam.dir.join("cut.mkv");
     std::fs::write(&cut, &clip[..clip.len() * 3 / 5]).unwrap();
-    let cut_arg = cut.display().to_string();
     let config = cam.config(
         "cut",
-        &["--source", cut_arg.as_str(), "--fragment-duration", "1s"],
+        Source::Mkv(Input::File(cut.clone())),
+        Duration::from_secs(1),
     );
     let err = stream(&cam, config, fast()).await.unwrap_err();
     assert_eq!(err.exit_code(), kvs_e2ee_producer::run::EXIT_INPUT, "{err}");
@@ -577,7 +574,7 @@ async fn truncated_input_is_reported_after_flushing_what_was_accepted() {
 #[tokio::test]
 async fn stalled_connection_is_broken_off_and_nothing_is_truncated() {
     let cam = setup().await;
-    let config = cam.config("stalled", &["--source", CLIP, "--fragment-duration", "1s"]);
+    let config = cam.config("stalled", clip(), Duration::from_secs(1));
     let expected = source_frames(&config).await;
     super_admin_create(&cam, "stalled").await;
     cam.server.faults().inject(
@@ -630,7 +627,7 @@ fn with_connection_limit(c: &mut kvs_local::Config, max: Duration) {
 async fn connection_duration_limit_is_met_by_reconnecting_or_by_rotating_first() {
     for rotate_after in [None, Some(Duration::from_millis(300))] {
         let cam = setup_with(|c| with_connection_limit(c, Duration::from_millis(800))).await;
-        let config = cam.config("limited", &["--source", CLIP, "--fragment-duration", "1s"]);
+        let config = cam.config("limited", clip(), Duration::from_secs(1));
         let expected = source_frames(&config).await;
         let (writer, pipe) = tokio::io::duplex(16 * 1024);
         let reader = MediaReader::mkv("pipe".into(), Box::new(pipe));

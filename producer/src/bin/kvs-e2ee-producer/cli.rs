@@ -1,5 +1,5 @@
 //! The command line of `kvs-e2ee-producer` as clap-derive types; validation
-//! and defaults that need thought live in [`crate::config`].
+//! and defaults that need thought live in [`crate::args`].
 //!
 //! Environment fallbacks (a flag on the command line wins):
 //! `--endpoint-url` ← `AWS_ENDPOINT_URL`, `--region` ← `AWS_REGION`,

@@ -5,8 +5,12 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kvs_e2ee_producer::cli::Cli;
 use kvs_e2ee_producer::config::Config;
+
+mod args;
+mod cli;
+
+use cli::Cli;
 use kvs_e2ee_producer::run::{EXIT_SETUP, run};
 use tracing_subscriber::EnvFilter;
 
