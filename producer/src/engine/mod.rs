@@ -207,12 +207,32 @@ pub struct Engine<C: Connector, R> {
     headers: VecDeque<(u64, Bytes)>,
     /// `(first store seq, session)`: which header precedes a stored fragment.
     sessions: VecDeque<(u64, u64)>,
-    input_done: bool,
-    finished: bool,
-    input_error: Option<EngineError>,
+    input: InputState,
     stats: EngineStats,
     /// New recipient lists (recipients file re-read), applied at the next fragment.
     recipients: Option<watch::Receiver<Vec<PublicKey>>>,
+}
+
+/// Where the input stands: events still arrive; the source ended (or failed) and the
+/// packager has yet to close its last fragment; or only flushing the store remains. The
+/// first input error, if any, is kept to be reported once everything accepted is persisted.
+enum InputState {
+    Open,
+    Ended { error: Option<EngineError> },
+    Flushing { error: Option<EngineError> },
+}
+
+impl InputState {
+    fn is_flushing(&self) -> bool {
+        matches!(self, Self::Flushing { .. })
+    }
+
+    fn take_error(&mut self) -> Option<EngineError> {
+        match self {
+            Self::Open => None,
+            Self::Ended { error } | Self::Flushing { error } => error.take(),
+        }
+    }
 }
 
 impl<C: Connector, R: CryptoRng> Engine<C, R> {
@@ -238,9 +258,7 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
             header_on_link: None,
             headers: VecDeque::new(),
             sessions: VecDeque::new(),
-            input_done: false,
-            finished: false,
-            input_error: None,
+            input: InputState::Open,
             stats: EngineStats::default(),
             recipients: None,
         }
@@ -281,15 +299,17 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
             t
         });
         loop {
-            if self.input_done && !self.finished {
-                self.finished = true;
+            if let InputState::Ended { error } = &mut self.input {
+                self.input = InputState::Flushing {
+                    error: error.take(),
+                };
                 match self.packager.finish() {
                     Ok(Some(last)) => self.close_fragment(last).await?,
                     Ok(None) => {}
                     Err(e) => self.input_failed(EngineError::Package(e)),
                 }
             }
-            if self.finished {
+            if self.input.is_flushing() {
                 let left = self.store.stats().fragments;
                 if left == 0 {
                     return self.complete();
@@ -329,7 +349,7 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
             reconnects = self.stats.reconnects,
             "stream finished: every stored fragment was persisted"
         );
-        match self.input_error.take() {
+        match self.input.take_error() {
             Some(e) => Err(EngineError::InputStopped {
                 error: Box::new(e),
                 persisted: self.stats.fragments_persisted,
@@ -340,9 +360,12 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
 
     fn input_failed(&mut self, e: EngineError) {
         tracing::error!("input stopped: {e}; flushing what was accepted");
-        self.input_done = true;
-        if self.input_error.is_none() {
-            self.input_error = Some(e);
+        match &mut self.input {
+            InputState::Open => self.input = InputState::Ended { error: Some(e) },
+            InputState::Ended { error } | InputState::Flushing { error } => {
+                // The first error is the one reported.
+                error.get_or_insert(e);
+            }
         }
     }
 
@@ -351,7 +374,7 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
         source: &mut mpsc::Receiver<SourceItem>,
         tick: &mut Option<tokio::time::Interval>,
     ) -> Step {
-        let want_input = !self.input_done;
+        let want_input = matches!(self.input, InputState::Open);
         let can_connect = !self.headers.is_empty();
         // Connect as soon as it is due, before taking more input: a timer set for now only
         // fires at the timer's next tick, and a fast source (a file) would otherwise be
@@ -403,7 +426,11 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
 
     async fn apply(&mut self, step: Step) -> Result<(), EngineError> {
         match step {
-            Step::Input(None) => self.input_done = true,
+            Step::Input(None) => {
+                if matches!(self.input, InputState::Open) {
+                    self.input = InputState::Ended { error: None };
+                }
+            }
             Step::Input(Some(Err(e))) => self.input_failed(EngineError::Source(e)),
             Step::Input(Some(Ok(event))) => self.on_event(event).await?,
             Step::Ack(a) => self.on_ack(a).await?,
@@ -477,7 +504,7 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
         self.prune_sessions();
         if let Link::Up { opened, .. } = &self.link
             && opened.elapsed() >= self.config.rotate_after
-            && !self.finished
+            && !self.input.is_flushing()
         {
             tracing::info!(
                 "rotating the PutMedia connection (older than {:?})",
@@ -639,7 +666,7 @@ impl<C: Connector, R: CryptoRng> Engine<C, R> {
         let event = match item {
             None => {
                 match self.link {
-                    Link::Draining { .. } if !self.finished => self.rotated(),
+                    Link::Draining { .. } if !self.input.is_flushing() => self.rotated(),
                     _ => self.lose("the service closed the PutMedia connection".into()),
                 }
                 return Ok(());
