@@ -240,8 +240,23 @@ pub const CORE_NAME_OFFSET: usize = 1 + 1 + 1 + 2;
 /// Offset of the frame cipher id in a header core.
 pub const CORE_CIPHER_OFFSET: usize = 2;
 
-/// The baseline session and every case derived from it.
-pub fn all_cases() -> Vec<VectorCase> {
+/// Everything the cases are built from: the world and its sessions as GetMedia returns
+/// them.
+pub struct Fixtures {
+    pub w: World,
+    pub base: Vec<Segment>,
+    pub seg_b: Vec<Segment>,
+    pub seg_c: Vec<Segment>,
+    pub seg_r: Vec<Segment>,
+    pub seg_g: Vec<Segment>,
+    pub plain_a: Vec<Vec<u8>>,
+    pub all_a: Vec<usize>,
+    pub normal: Vec<&'static str>,
+}
+
+/// The baseline session and the sessions the cases splice in, built in a fixed order from
+/// one seeded RNG (the vectors depend on it).
+pub fn fixtures() -> Fixtures {
     let mut w = World::new(SEED);
     let recipients = vec![w.viewer.public_key(), w.second_viewer.public_key()];
     let mut sealer = w.sealer(STREAM, recipients.clone());
@@ -309,18 +324,41 @@ pub fn all_cases() -> Vec<VectorCase> {
 
     let plain_a = all_plain("A", FRAGMENTS);
     let all_a: Vec<usize> = (0..FRAGMENTS).collect();
-    let mk = |name: &str,
-              proves: &str,
-              viewer: &SecretKey,
-              trusted: Vec<&SecretKey>,
-              danger: bool,
-              sealed: Vec<Vec<u8>>,
-              segments: Vec<Segment>,
-              released: Vec<Vec<u8>>,
-              events: &[&str],
-              errors: &[&str]| VectorCase {
-        name: name.into(),
-        proves: proves.into(),
+    Fixtures {
+        base,
+        seg_b,
+        seg_c,
+        seg_r,
+        seg_g,
+        plain_a,
+        all_a,
+        normal: vec![
+            "started 0",
+            "continued 1",
+            "continued 2",
+            "continued 3",
+            "continued 4",
+            "closed 4",
+        ],
+        w,
+    }
+}
+
+/// What a case expects of a viewer, before it is named.
+#[allow(clippy::too_many_arguments)]
+fn mk(
+    viewer: &SecretKey,
+    trusted: Vec<&SecretKey>,
+    danger: bool,
+    sealed: Vec<Vec<u8>>,
+    segments: Vec<Segment>,
+    released: Vec<Vec<u8>>,
+    events: &[&str],
+    errors: &[&str],
+) -> VectorCase {
+    VectorCase {
+        name: String::new(),
+        proves: String::new(),
         seed: SEED,
         stream_name: STREAM.into(),
         viewer_secret_key: viewer.to_bytes().to_vec(),
@@ -336,454 +374,737 @@ pub fn all_cases() -> Vec<VectorCase> {
             events: labels(events),
             errors: labels(errors),
         },
-    };
-    let normal = [
-        "started 0",
-        "continued 1",
-        "continued 2",
-        "continued 3",
-        "continued 4",
-        "closed 4",
-    ];
-    // Every frame of session A but those from frame `from.1` of fragment `from.0` on: a
-    // viewer releases nothing of a fragment after a frame of it failed.
-    let without_rest = |from: (usize, usize)| -> Vec<Vec<u8>> {
-        (0..FRAGMENTS)
-            .flat_map(|f| (0..FRAMES).map(move |i| (f, i)))
-            .filter(|&(f, i)| f != from.0 || i < from.1)
-            .map(|(f, i)| plaintext("A", f, i))
-            .collect()
-    };
-    // Every frame of session A but one (a frame cut from a fragment's end).
-    let without = |skip: (usize, usize)| -> Vec<Vec<u8>> {
-        (0..FRAGMENTS)
-            .flat_map(|f| (0..FRAMES).map(move |i| (f, i)))
-            .filter(|&p| p != skip)
-            .map(|(f, i)| plaintext("A", f, i))
-            .collect()
-    };
-    let v = &w.viewer;
-    let cam = &w.camera;
-    let mut cases = Vec::new();
-
-    cases.push(mk("session_roundtrip", "a live reader (GetMedia order) decrypts every frame as it arrives and sees a complete, closed chain", v, vec![cam], false, plain_a.clone(), base.clone(), frames_of("A", &all_a), &normal, &[]));
-
-    cases.push(mk("archive_start_at_fragment_2", "a reader that starts at fragment 2 decrypts it from its own segment (header after the cluster)", v, vec![cam], false, plain_a.clone(), base[2..].to_vec(), frames_of("A", &[2, 3, 4]), &["started 2", "continued 3", "continued 4", "closed 4"], &[]));
-
-    let mut s = base.clone();
-    cluster_frames(&mut s[1])[2].data[3] ^= 0x01;
-    cases.push(mk(
-        "frame_bit_flipped",
-        "one flipped ciphertext bit is caught by that frame's tag; nothing of it is released",
-        v,
-        vec![cam],
-        false,
-        plain_a.clone(),
-        s,
-        without_rest((1, 2)),
-        &normal,
-        &["tampered 1 frame 2"],
-    ));
-
-    let mut s = base.clone();
-    let d = &mut cluster_frames(&mut s[1])[2].data;
-    let last = d.len() - 1;
-    d[last] ^= 0x80;
-    cases.push(mk(
-        "frame_tag_flipped",
-        "a flipped tag byte fails the frame and the next header's digest",
-        v,
-        vec![cam],
-        false,
-        plain_a.clone(),
-        s,
-        without_rest((1, 2)),
-        &[
-            "started 0",
-            "continued 1",
-            "mismatch 1",
-            "continued 2",
-            "continued 3",
-            "continued 4",
-            "closed 4",
-        ],
-        &["tampered 1 frame 2"],
-    ));
-
-    let mut s = base.clone();
-    edit_header_tags(&mut s, 2, |name, value| {
-        if name.ends_with(".0") {
-            use base64::Engine;
-            let e = base64::engine::general_purpose::STANDARD;
-            let mut b = e.decode(value.as_bytes()).unwrap();
-            b[CORE_NAME_OFFSET + STREAM.len() + 8 + 3] ^= 0x01; // a session-id byte of the core
-            *value = e.encode(b);
-        }
-    });
-    cases.push(mk("header_byte_flipped", "a changed header byte fails the HPKE unwrap (the core is the HPKE info); its cluster is refused", v, vec![cam], false, plain_a.clone(), s, frames_of("A", &[0, 1, 3, 4]), &["started 0", "continued 1", "gap 2..3", "continued 4", "closed 4"], &["tampered 2 header"]));
-
-    let mut s = base.clone();
-    {
-        // Move only the payloads: each slot keeps its track/timecode/flag, as a splicer would.
-        let fr = cluster_frames(&mut s[1]);
-        let one = fr[1].data.clone();
-        fr[1].data = fr[3].data.clone();
-        fr[3].data = one;
     }
-    let released = without_rest((1, 1));
-    cases.push(mk(
-        "frame_moved_to_other_index",
-        "frames swapped within a fragment fail (index is the nonce and in the AAD)",
-        v,
-        vec![cam],
-        false,
-        plain_a.clone(),
-        s,
-        released,
-        &[
-            "started 0",
-            "continued 1",
-            "mismatch 1",
-            "continued 2",
-            "continued 3",
-            "continued 4",
-            "closed 4",
-        ],
-        &["tampered 1 frame 1"],
-    ));
+}
 
-    let mut s = base.clone();
-    let moved = cluster_frames(&mut s[1])[1].data.clone();
-    cluster_frames(&mut s[2])[1].data = moved;
-    cases.push(mk(
-        "frame_moved_to_other_fragment",
-        "a frame copied into another fragment fails (other frame key, header hash in the AAD)",
-        v,
-        vec![cam],
-        false,
-        plain_a.clone(),
-        s,
-        without_rest((2, 1)),
-        &[
-            "started 0",
-            "continued 1",
-            "continued 2",
-            "mismatch 2",
-            "continued 3",
-            "continued 4",
-            "closed 4",
-        ],
-        &["tampered 2 frame 1"],
-    ));
+/// Every frame of session A but those from frame `from.1` of fragment `from.0` on: a viewer
+/// releases nothing of a fragment after a frame of it failed.
+fn without_rest(from: (usize, usize)) -> Vec<Vec<u8>> {
+    (0..FRAGMENTS)
+        .flat_map(|f| (0..FRAMES).map(move |i| (f, i)))
+        .filter(|&(f, i)| f != from.0 || i < from.1)
+        .map(|(f, i)| plaintext("A", f, i))
+        .collect()
+}
 
-    let mut s = base.clone();
-    cluster_frames(&mut s[1])[1].track = 2;
-    cases.push(mk(
-        "frame_moved_to_other_track",
-        "a frame relabelled to another track fails (track number in the AAD)",
-        v,
-        vec![cam],
-        false,
-        plain_a.clone(),
-        s,
-        without_rest((1, 1)),
-        &[
-            "started 0",
-            "continued 1",
-            "mismatch 1",
-            "continued 2",
-            "continued 3",
-            "continued 4",
-            "closed 4",
-        ],
-        &["tampered 1 frame 1"],
-    ));
+/// Every frame of session A but one (a frame cut from a fragment's end).
+fn without(skip: (usize, usize)) -> Vec<Vec<u8>> {
+    (0..FRAGMENTS)
+        .flat_map(|f| (0..FRAMES).map(move |i| (f, i)))
+        .filter(|&p| p != skip)
+        .map(|(f, i)| plaintext("A", f, i))
+        .collect()
+}
 
-    let mut s = base.clone();
-    cluster_frames(&mut s[1])[1].timecode += 1;
-    cases.push(mk(
-        "frame_retimed",
-        "a frame given another timecode fails (absolute timecode in the AAD)",
-        v,
-        vec![cam],
-        false,
-        plain_a.clone(),
-        s,
-        without_rest((1, 1)),
-        &[
-            "started 0",
-            "continued 1",
-            "mismatch 1",
-            "continued 2",
-            "continued 3",
-            "continued 4",
-            "closed 4",
-        ],
-        &["tampered 1 frame 1"],
-    ));
+/// One named case: what it proves and how its inputs and outcome are built.
+pub struct Case {
+    pub name: &'static str,
+    pub proves: &'static str,
+    pub build: fn(&Fixtures) -> VectorCase,
+}
 
-    let mut s = base.clone();
-    cluster_frames(&mut s[1])[0].keyframe = false;
-    cases.push(mk(
-        "frame_keyframe_flag_flipped",
-        "clearing the key-frame flag fails the frame (flag in the AAD)",
-        v,
-        vec![cam],
-        false,
-        plain_a.clone(),
-        s,
-        without_rest((1, 0)),
-        &[
-            "started 0",
-            "continued 1",
-            "mismatch 1",
-            "continued 2",
-            "continued 3",
-            "continued 4",
-            "closed 4",
-        ],
-        &["tampered 1 frame 0"],
-    ));
+/// Every case, in the order of the vector files' generation.
+pub const CASES: &[Case] = &[
+    Case {
+        name: "session_roundtrip",
+        proves: "a live reader (GetMedia order) decrypts every frame as it arrives and sees a complete, closed chain",
+        build: |f| {
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                f.base.clone(),
+                frames_of("A", &f.all_a),
+                &f.normal,
+                &[],
+            )
+        },
+    },
+    Case {
+        name: "archive_start_at_fragment_2",
+        proves: "a reader that starts at fragment 2 decrypts it from its own segment (header after the cluster)",
+        build: |f| {
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                f.base[2..].to_vec(),
+                frames_of("A", &[2, 3, 4]),
+                &["started 2", "continued 3", "continued 4", "closed 4"],
+                &[],
+            )
+        },
+    },
+    Case {
+        name: "frame_bit_flipped",
+        proves: "one flipped ciphertext bit is caught by that frame's tag; nothing of it is released",
+        build: |f| {
+            let mut s = f.base.clone();
+            cluster_frames(&mut s[1])[2].data[3] ^= 0x01;
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                s,
+                without_rest((1, 2)),
+                &f.normal,
+                &["tampered 1 frame 2"],
+            )
+        },
+    },
+    Case {
+        name: "frame_tag_flipped",
+        proves: "a flipped tag byte fails the frame and the next header's digest",
+        build: |f| {
+            let mut s = f.base.clone();
+            let d = &mut cluster_frames(&mut s[1])[2].data;
+            let last = d.len() - 1;
+            d[last] ^= 0x80;
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                s,
+                without_rest((1, 2)),
+                &[
+                    "started 0",
+                    "continued 1",
+                    "mismatch 1",
+                    "continued 2",
+                    "continued 3",
+                    "continued 4",
+                    "closed 4",
+                ],
+                &["tampered 1 frame 2"],
+            )
+        },
+    },
+    Case {
+        name: "header_byte_flipped",
+        proves: "a changed header byte fails the HPKE unwrap (the core is the HPKE info); its cluster is refused",
+        build: |f| {
+            let mut s = f.base.clone();
+            edit_header_tags(&mut s, 2, |name, value| {
+                if name.ends_with(".0") {
+                    use base64::Engine;
+                    let e = base64::engine::general_purpose::STANDARD;
+                    let mut b = e.decode(value.as_bytes()).unwrap();
+                    b[CORE_NAME_OFFSET + STREAM.len() + 8 + 3] ^= 0x01; // a session-id byte of the core
+                    *value = e.encode(b);
+                }
+            });
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                s,
+                frames_of("A", &[0, 1, 3, 4]),
+                &[
+                    "started 0",
+                    "continued 1",
+                    "gap 2..3",
+                    "continued 4",
+                    "closed 4",
+                ],
+                &["tampered 2 header"],
+            )
+        },
+    },
+    Case {
+        name: "frame_moved_to_other_index",
+        proves: "frames swapped within a fragment fail (index is the nonce and in the AAD)",
+        build: |f| {
+            let mut s = f.base.clone();
+            {
+                // Move only the payloads: each slot keeps its track/timecode/flag, as a splicer would.
+                let fr = cluster_frames(&mut s[1]);
+                let one = fr[1].data.clone();
+                fr[1].data = fr[3].data.clone();
+                fr[3].data = one;
+            }
+            let released = without_rest((1, 1));
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                s,
+                released,
+                &[
+                    "started 0",
+                    "continued 1",
+                    "mismatch 1",
+                    "continued 2",
+                    "continued 3",
+                    "continued 4",
+                    "closed 4",
+                ],
+                &["tampered 1 frame 1"],
+            )
+        },
+    },
+    Case {
+        name: "frame_moved_to_other_fragment",
+        proves: "a frame copied into another fragment fails (other frame key, header hash in the AAD)",
+        build: |f| {
+            let mut s = f.base.clone();
+            let moved = cluster_frames(&mut s[1])[1].data.clone();
+            cluster_frames(&mut s[2])[1].data = moved;
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                s,
+                without_rest((2, 1)),
+                &[
+                    "started 0",
+                    "continued 1",
+                    "continued 2",
+                    "mismatch 2",
+                    "continued 3",
+                    "continued 4",
+                    "closed 4",
+                ],
+                &["tampered 2 frame 1"],
+            )
+        },
+    },
+    Case {
+        name: "frame_moved_to_other_track",
+        proves: "a frame relabelled to another track fails (track number in the AAD)",
+        build: |f| {
+            let mut s = f.base.clone();
+            cluster_frames(&mut s[1])[1].track = 2;
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                s,
+                without_rest((1, 1)),
+                &[
+                    "started 0",
+                    "continued 1",
+                    "mismatch 1",
+                    "continued 2",
+                    "continued 3",
+                    "continued 4",
+                    "closed 4",
+                ],
+                &["tampered 1 frame 1"],
+            )
+        },
+    },
+    Case {
+        name: "frame_retimed",
+        proves: "a frame given another timecode fails (absolute timecode in the AAD)",
+        build: |f| {
+            let mut s = f.base.clone();
+            cluster_frames(&mut s[1])[1].timecode += 1;
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                s,
+                without_rest((1, 1)),
+                &[
+                    "started 0",
+                    "continued 1",
+                    "mismatch 1",
+                    "continued 2",
+                    "continued 3",
+                    "continued 4",
+                    "closed 4",
+                ],
+                &["tampered 1 frame 1"],
+            )
+        },
+    },
+    Case {
+        name: "frame_keyframe_flag_flipped",
+        proves: "clearing the key-frame flag fails the frame (flag in the AAD)",
+        build: |f| {
+            let mut s = f.base.clone();
+            cluster_frames(&mut s[1])[0].keyframe = false;
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                s,
+                without_rest((1, 0)),
+                &[
+                    "started 0",
+                    "continued 1",
+                    "mismatch 1",
+                    "continued 2",
+                    "continued 3",
+                    "continued 4",
+                    "closed 4",
+                ],
+                &["tampered 1 frame 0"],
+            )
+        },
+    },
+    Case {
+        name: "frame_from_other_stream",
+        proves: "a frame from the same camera's session on another stream fails",
+        build: |f| {
+            let mut s = f.base.clone();
+            let mut other = f.seg_c.clone();
+            cluster_frames(&mut s[1])[1].data = cluster_frames(&mut other[1])[1].data.clone();
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                s,
+                without_rest((1, 1)),
+                &[
+                    "started 0",
+                    "continued 1",
+                    "mismatch 1",
+                    "continued 2",
+                    "continued 3",
+                    "continued 4",
+                    "closed 4",
+                ],
+                &["tampered 1 frame 1"],
+            )
+        },
+    },
+    Case {
+        name: "fragment_missing",
+        proves: "a deleted fragment is reported as a gap",
+        build: |f| {
+            let mut s = f.base.clone();
+            s.remove(2);
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                s,
+                frames_of("A", &[0, 1, 3, 4]),
+                &[
+                    "started 0",
+                    "continued 1",
+                    "gap 2..3",
+                    "continued 4",
+                    "closed 4",
+                ],
+                &[],
+            )
+        },
+    },
+    Case {
+        name: "fragment_truncated",
+        proves: "frames cut from a fragment's end are reported when the next header arrives",
+        build: |f| {
+            let mut s = f.base.clone();
+            cluster_frames(&mut s[1]).pop();
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                s,
+                without((1, 3)),
+                &[
+                    "started 0",
+                    "continued 1",
+                    "truncated 1 3/4",
+                    "continued 2",
+                    "continued 3",
+                    "continued 4",
+                    "closed 4",
+                ],
+                &[],
+            )
+        },
+    },
+    Case {
+        name: "session_tail_truncated",
+        proves: "frames cut from the last fragment are reported by the end record",
+        build: |f| {
+            let mut s = f.base.clone();
+            cluster_frames(&mut s[4]).pop();
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                s,
+                without((4, 3)),
+                &[
+                    "started 0",
+                    "continued 1",
+                    "continued 2",
+                    "continued 3",
+                    "continued 4",
+                    "truncated 4 3/4",
+                    "closed 4",
+                ],
+                &[],
+            )
+        },
+    },
+    Case {
+        name: "session_end_missing",
+        proves: "a stream that stops without the end record is reported unterminated",
+        build: |f| {
+            let mut s = f.base.clone();
+            s.pop();
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                s,
+                frames_of("A", &[0, 1, 2, 3]),
+                &[
+                    "started 0",
+                    "continued 1",
+                    "continued 2",
+                    "continued 3",
+                    "unterminated 3",
+                ],
+                &[],
+            )
+        },
+    },
+    Case {
+        name: "fragments_reordered",
+        proves: "a fragment delivered after its successor is reported as reordered",
+        build: |f| {
+            let mut s = f.base.clone();
+            s.swap(2, 3);
+            let released = frames_of("A", &[0, 1, 3, 2, 4]);
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                s,
+                released,
+                &[
+                    "started 0",
+                    "continued 1",
+                    "gap 2..3",
+                    "reordered 2",
+                    "continued 4",
+                    "closed 4",
+                ],
+                &[],
+            )
+        },
+    },
+    Case {
+        name: "fragment_duplicated",
+        proves: "an identical re-send after a reconnect is dropped silently (released once)",
+        build: |f| {
+            let s = vec![
+                f.base[0].clone(),
+                f.base[1].clone(),
+                f.base[2].clone(),
+                f.base[1].clone(),
+                f.base[2].clone(),
+                f.base[3].clone(),
+                f.base[4].clone(),
+            ];
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                s,
+                frames_of("A", &f.all_a),
+                &[
+                    "started 0",
+                    "continued 1",
+                    "continued 2",
+                    "duplicate 1",
+                    "duplicate 2",
+                    "continued 3",
+                    "continued 4",
+                    "closed 4",
+                ],
+                &[],
+            )
+        },
+    },
+    Case {
+        name: "fragment_replayed",
+        proves: "an old fragment delivered again later is reported as a replay and not released",
+        build: |f| {
+            let s = vec![
+                f.base[0].clone(),
+                f.base[1].clone(),
+                f.base[2].clone(),
+                f.base[3].clone(),
+                f.base[0].clone(),
+                f.base[4].clone(),
+            ];
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                s,
+                frames_of("A", &f.all_a),
+                &[
+                    "started 0",
+                    "continued 1",
+                    "continued 2",
+                    "continued 3",
+                    "replayed 0",
+                    "continued 4",
+                    "closed 4",
+                ],
+                &[],
+            )
+        },
+    },
+    Case {
+        name: "fragment_spliced_from_other_session",
+        proves: "a fragment of another session of the same camera is reported as spliced",
+        build: |f| {
+            let mut s = f.base.clone();
+            s.insert(3, f.seg_b[1].clone());
+            let mut sealed = f.plain_a.clone();
+            sealed.extend(all_plain("B", 3));
+            // Neither the inserted fragment nor the one after it (which then continues a session
+            // the chain no longer follows) is released; both are reported.
+            let released = frames_of("A", &[0, 1, 2, 4]);
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                sealed,
+                s,
+                released,
+                &[
+                    "started 0",
+                    "continued 1",
+                    "continued 2",
+                    "spliced 1",
+                    "spliced 3",
+                    "continued 4",
+                    "closed 4",
+                ],
+                &[],
+            )
+        },
+    },
+    Case {
+        name: "fragment_spliced_from_other_stream",
+        proves: "a fragment sealed for another stream is refused",
+        build: |f| {
+            let mut s = f.base.clone();
+            s.insert(3, f.seg_c[1].clone());
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                s,
+                frames_of("A", &f.all_a),
+                &f.normal,
+                &["wrong-stream 1"],
+            )
+        },
+    },
+    Case {
+        name: "unencrypted_fragment_injected",
+        proves: "a cluster without an e2ee header is refused by default",
+        build: |f| {
+            let (s, _) = injected_cluster(&f.base);
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                s,
+                frames_of("A", &f.all_a),
+                &f.normal,
+                &["unencrypted 12500"],
+            )
+        },
+    },
+    Case {
+        name: "unencrypted_accepted_with_danger_flag",
+        proves: "only danger_accept_plaintext lets a plaintext cluster through",
+        build: |f| {
+            let (s, injected) = injected_cluster(&f.base);
+            let mut released = frames_of("A", &[0, 1, 2]);
+            released.extend(injected.iter().map(|f| f.data.clone()));
+            released.extend(frames_of("A", &[3, 4]));
+            let mut sealed = f.plain_a.clone();
+            sealed.push(b"injected plaintext".to_vec());
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                true,
+                sealed,
+                s,
+                released,
+                &f.normal,
+                &[],
+            )
+        },
+    },
+    Case {
+        name: "version_unknown",
+        proves: "a header of an unknown format version is refused, and so is its cluster",
+        build: |f| {
+            let mut s = f.base.clone();
+            edit_header_tags(&mut s, 2, |name, _| {
+                *name = name.replace("kvs-e2ee.v1.", "kvs-e2ee.v2.")
+            });
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                s,
+                frames_of("A", &[0, 1, 3, 4]),
+                &[
+                    "started 0",
+                    "continued 1",
+                    "gap 2..3",
+                    "continued 4",
+                    "closed 4",
+                ],
+                &["unknown-version"],
+            )
+        },
+    },
+    Case {
+        name: "viewer_not_a_recipient",
+        proves: "a viewer whose key is not among the recipients gets a typed error and no plaintext",
+        build: |f| {
+            mk(
+                &f.w.outsider,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                f.base[..1].to_vec(),
+                vec![],
+                &[],
+                &["not-a-recipient 0"],
+            )
+        },
+    },
+    Case {
+        name: "camera_untrusted",
+        proves: "fragments from a camera the viewer does not trust are refused",
+        build: |f| {
+            mk(
+                &f.w.viewer,
+                vec![&f.w.other_camera],
+                false,
+                f.plain_a.clone(),
+                f.base[..1].to_vec(),
+                vec![],
+                &[],
+                &["untrusted-camera 0"],
+            )
+        },
+    },
+    Case {
+        name: "viewer_revoked",
+        proves: "after set_recipients drops a viewer, it cannot open the next fragment",
+        build: |f| {
+            mk(
+                &f.w.second_viewer,
+                vec![&f.w.camera],
+                false,
+                all_plain("R", 4),
+                f.seg_r[..3].to_vec(),
+                frames_of("R", &[0, 1]),
+                &["started 0", "continued 1", "unterminated 1"],
+                &["not-a-recipient 2"],
+            )
+        },
+    },
+    Case {
+        name: "stanza_moved_to_other_header",
+        proves: "a recipient stanza copied from another header of the same wrap epoch fails (the wrap key is exported per header hash)",
+        build: |f| {
+            // Header 2 carrying the viewer's stanza of header 3: same wrap epoch (same `enc`), so
+            // only the per-header wrap key tells them apart.
+            let mut s = f.base.clone();
+            {
+                use kvs_e2ee_envelope::header::Header;
+                let mut two = header_bytes(&s, 2);
+                let three = header_bytes(&s, 3);
+                let (h2, core2) = Header::decode(&two).unwrap();
+                let (h3, core3) = Header::decode(&three).unwrap();
+                let id = f.w.viewer.key_id();
+                let i2 = h2.stanzas.iter().position(|st| st.key_id == id).unwrap();
+                let i3 = h3.stanzas.iter().position(|st| st.key_id == id).unwrap();
+                assert_eq!(h2.stanzas[i2].enc, h3.stanzas[i3].enc, "one epoch");
+                let len = h2.stanzas[i2].enc.len() + h2.stanzas[i2].wrapped.len() + 8;
+                let (a, b) = (core2 + 1 + i2 * len, core3 + 1 + i3 * len);
+                two[a..a + len].copy_from_slice(&three[b..b + len]);
+                replace_header(&mut s, 2, &two);
+            }
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                f.plain_a.clone(),
+                s,
+                frames_of("A", &[0, 1, 3, 4]),
+                &[
+                    "started 0",
+                    "continued 1",
+                    "gap 2..3",
+                    "continued 4",
+                    "closed 4",
+                ],
+                &["tampered 2 header"],
+            )
+        },
+    },
+    Case {
+        name: "session_roundtrip_aes_256_gcm",
+        proves: "a session whose headers name AES-256-GCM frames decrypts like the ChaCha20-Poly1305 one",
+        build: |f| {
+            mk(
+                &f.w.viewer,
+                vec![&f.w.camera],
+                false,
+                all_plain("G", FRAGMENTS),
+                f.seg_g.clone(),
+                frames_of("G", &f.all_a),
+                &f.normal,
+                &[],
+            )
+        },
+    },
+    Case {
+        name: "frame_cipher_switched_to_aes_256_gcm",
+        proves: CIPHER_SWITCHED,
+        build: |f| cipher_switched(f, "a", &f.base, FrameCipher::Aes256Gcm),
+    },
+    Case {
+        name: "frame_cipher_switched_to_chacha20_poly1305",
+        proves: CIPHER_SWITCHED,
+        build: |f| cipher_switched(f, "g", &f.seg_g, FrameCipher::ChaCha20Poly1305),
+    },
+];
 
-    let mut s = base.clone();
-    let mut other = seg_c.clone();
-    cluster_frames(&mut s[1])[1].data = cluster_frames(&mut other[1])[1].data.clone();
-    cases.push(mk(
-        "frame_from_other_stream",
-        "a frame from the same camera's session on another stream fails",
-        v,
-        vec![cam],
-        false,
-        plain_a.clone(),
-        s,
-        without_rest((1, 1)),
-        &[
-            "started 0",
-            "continued 1",
-            "mismatch 1",
-            "continued 2",
-            "continued 3",
-            "continued 4",
-            "closed 4",
-        ],
-        &["tampered 1 frame 1"],
-    ));
-
-    let mut s = base.clone();
-    s.remove(2);
-    cases.push(mk(
-        "fragment_missing",
-        "a deleted fragment is reported as a gap",
-        v,
-        vec![cam],
-        false,
-        plain_a.clone(),
-        s,
-        frames_of("A", &[0, 1, 3, 4]),
-        &[
-            "started 0",
-            "continued 1",
-            "gap 2..3",
-            "continued 4",
-            "closed 4",
-        ],
-        &[],
-    ));
-
-    let mut s = base.clone();
-    cluster_frames(&mut s[1]).pop();
-    cases.push(mk(
-        "fragment_truncated",
-        "frames cut from a fragment's end are reported when the next header arrives",
-        v,
-        vec![cam],
-        false,
-        plain_a.clone(),
-        s,
-        without((1, 3)),
-        &[
-            "started 0",
-            "continued 1",
-            "truncated 1 3/4",
-            "continued 2",
-            "continued 3",
-            "continued 4",
-            "closed 4",
-        ],
-        &[],
-    ));
-
-    let mut s = base.clone();
-    cluster_frames(&mut s[4]).pop();
-    cases.push(mk(
-        "session_tail_truncated",
-        "frames cut from the last fragment are reported by the end record",
-        v,
-        vec![cam],
-        false,
-        plain_a.clone(),
-        s,
-        without((4, 3)),
-        &[
-            "started 0",
-            "continued 1",
-            "continued 2",
-            "continued 3",
-            "continued 4",
-            "truncated 4 3/4",
-            "closed 4",
-        ],
-        &[],
-    ));
-
-    let mut s = base.clone();
-    s.pop();
-    cases.push(mk(
-        "session_end_missing",
-        "a stream that stops without the end record is reported unterminated",
-        v,
-        vec![cam],
-        false,
-        plain_a.clone(),
-        s,
-        frames_of("A", &[0, 1, 2, 3]),
-        &[
-            "started 0",
-            "continued 1",
-            "continued 2",
-            "continued 3",
-            "unterminated 3",
-        ],
-        &[],
-    ));
-
-    let mut s = base.clone();
-    s.swap(2, 3);
-    let released = frames_of("A", &[0, 1, 3, 2, 4]);
-    cases.push(mk(
-        "fragments_reordered",
-        "a fragment delivered after its successor is reported as reordered",
-        v,
-        vec![cam],
-        false,
-        plain_a.clone(),
-        s,
-        released,
-        &[
-            "started 0",
-            "continued 1",
-            "gap 2..3",
-            "reordered 2",
-            "continued 4",
-            "closed 4",
-        ],
-        &[],
-    ));
-
-    let s = vec![
-        base[0].clone(),
-        base[1].clone(),
-        base[2].clone(),
-        base[1].clone(),
-        base[2].clone(),
-        base[3].clone(),
-        base[4].clone(),
-    ];
-    cases.push(mk(
-        "fragment_duplicated",
-        "an identical re-send after a reconnect is dropped silently (released once)",
-        v,
-        vec![cam],
-        false,
-        plain_a.clone(),
-        s,
-        frames_of("A", &all_a),
-        &[
-            "started 0",
-            "continued 1",
-            "continued 2",
-            "duplicate 1",
-            "duplicate 2",
-            "continued 3",
-            "continued 4",
-            "closed 4",
-        ],
-        &[],
-    ));
-
-    let s = vec![
-        base[0].clone(),
-        base[1].clone(),
-        base[2].clone(),
-        base[3].clone(),
-        base[0].clone(),
-        base[4].clone(),
-    ];
-    cases.push(mk(
-        "fragment_replayed",
-        "an old fragment delivered again later is reported as a replay and not released",
-        v,
-        vec![cam],
-        false,
-        plain_a.clone(),
-        s,
-        frames_of("A", &all_a),
-        &[
-            "started 0",
-            "continued 1",
-            "continued 2",
-            "continued 3",
-            "replayed 0",
-            "continued 4",
-            "closed 4",
-        ],
-        &[],
-    ));
-
-    let mut s = base.clone();
-    s.insert(3, seg_b[1].clone());
-    let mut sealed = plain_a.clone();
-    sealed.extend(all_plain("B", 3));
-    // Neither the inserted fragment nor the one after it (which then continues a session
-    // the chain no longer follows) is released; both are reported.
-    let released = frames_of("A", &[0, 1, 2, 4]);
-    cases.push(mk(
-        "fragment_spliced_from_other_session",
-        "a fragment of another session of the same camera is reported as spliced",
-        v,
-        vec![cam],
-        false,
-        sealed,
-        s,
-        released,
-        &[
-            "started 0",
-            "continued 1",
-            "continued 2",
-            "spliced 1",
-            "spliced 3",
-            "continued 4",
-            "closed 4",
-        ],
-        &[],
-    ));
-
-    let mut s = base.clone();
-    s.insert(3, seg_c[1].clone());
-    cases.push(mk(
-        "fragment_spliced_from_other_stream",
-        "a fragment sealed for another stream is refused",
-        v,
-        vec![cam],
-        false,
-        plain_a.clone(),
-        s,
-        frames_of("A", &all_a),
-        &normal,
-        &["wrong-stream 1"],
-    ));
-
-    let mut s = base.clone();
+/// The baseline session with a plaintext cluster of two frames inserted before fragment 3.
+fn injected_cluster(base: &[Segment]) -> (Vec<Segment>, Vec<Frame>) {
+    let mut s = base.to_vec();
     let injected: Vec<Frame> = (0..2)
         .map(|i| Frame {
             track: 1,
@@ -799,50 +1120,32 @@ pub fn all_cases() -> Vec<VectorCase> {
             frames: injected.clone(),
         }],
     );
-    cases.push(mk(
-        "unencrypted_fragment_injected",
-        "a cluster without an e2ee header is refused by default",
-        v,
-        vec![cam],
-        false,
-        plain_a.clone(),
-        s.clone(),
-        frames_of("A", &all_a),
-        &normal,
-        &["unencrypted 12500"],
-    ));
+    (s, injected)
+}
 
-    let mut released = frames_of("A", &[0, 1, 2]);
-    released.extend(injected.iter().map(|f| f.data.clone()));
-    released.extend(frames_of("A", &[3, 4]));
-    let mut sealed = plain_a.clone();
-    sealed.push(b"injected plaintext".to_vec());
-    cases.push(mk(
-        "unencrypted_accepted_with_danger_flag",
-        "only danger_accept_plaintext lets a plaintext cluster through",
-        v,
-        vec![cam],
-        true,
-        sealed,
-        s,
-        released,
-        &normal,
-        &[],
-    ));
+const CIPHER_SWITCHED: &str = "a header whose frame cipher is rewritten (a downgrade or cross-cipher attempt) fails the HPKE unwrap; its cluster is refused";
 
-    let mut s = base.clone();
-    edit_header_tags(&mut s, 2, |name, _| {
-        *name = name.replace("kvs-e2ee.v1.", "kvs-e2ee.v2.")
+/// A session whose header 2 names another frame cipher.
+fn cipher_switched(f: &Fixtures, label: &str, session: &[Segment], to: FrameCipher) -> VectorCase {
+    let (v, cam) = (&f.w.viewer, &f.w.camera);
+    let mut s = session.to_vec();
+    edit_header_tags(&mut s, 2, |name, value| {
+        if name.ends_with(".0") {
+            use base64::Engine;
+            let e = base64::engine::general_purpose::STANDARD;
+            let mut b = e.decode(value.as_bytes()).unwrap();
+            b[CORE_CIPHER_OFFSET] = to.id();
+            *value = e.encode(b);
+        }
     });
-    cases.push(mk(
-        "version_unknown",
-        "a header of an unknown format version is refused, and so is its cluster",
+    let src = if label == "a" { "A" } else { "G" };
+    mk(
         v,
         vec![cam],
         false,
-        plain_a.clone(),
+        all_plain(src, FRAGMENTS),
         s,
-        frames_of("A", &[0, 1, 3, 4]),
+        frames_of(src, &[0, 1, 3, 4]),
         &[
             "started 0",
             "continued 1",
@@ -850,120 +1153,19 @@ pub fn all_cases() -> Vec<VectorCase> {
             "continued 4",
             "closed 4",
         ],
-        &["unknown-version"],
-    ));
-
-    cases.push(mk(
-        "viewer_not_a_recipient",
-        "a viewer whose key is not among the recipients gets a typed error and no plaintext",
-        &w.outsider,
-        vec![cam],
-        false,
-        plain_a.clone(),
-        base[..1].to_vec(),
-        vec![],
-        &[],
-        &["not-a-recipient 0"],
-    ));
-
-    cases.push(mk(
-        "camera_untrusted",
-        "fragments from a camera the viewer does not trust are refused",
-        v,
-        vec![&w.other_camera],
-        false,
-        plain_a.clone(),
-        base[..1].to_vec(),
-        vec![],
-        &[],
-        &["untrusted-camera 0"],
-    ));
-
-    cases.push(mk(
-        "viewer_revoked",
-        "after set_recipients drops a viewer, it cannot open the next fragment",
-        &w.second_viewer,
-        vec![cam],
-        false,
-        all_plain("R", 4),
-        seg_r[..3].to_vec(),
-        frames_of("R", &[0, 1]),
-        &["started 0", "continued 1", "unterminated 1"],
-        &["not-a-recipient 2"],
-    ));
-
-    // Header 2 carrying the viewer's stanza of header 3: same wrap epoch (same `enc`), so
-    // only the per-header wrap key tells them apart.
-    let mut s = base.clone();
-    {
-        use kvs_e2ee_envelope::header::Header;
-        let mut two = header_bytes(&s, 2);
-        let three = header_bytes(&s, 3);
-        let (h2, core2) = Header::decode(&two).unwrap();
-        let (h3, core3) = Header::decode(&three).unwrap();
-        let id = w.viewer.key_id();
-        let i2 = h2.stanzas.iter().position(|st| st.key_id == id).unwrap();
-        let i3 = h3.stanzas.iter().position(|st| st.key_id == id).unwrap();
-        assert_eq!(h2.stanzas[i2].enc, h3.stanzas[i3].enc, "one epoch");
-        let len = h2.stanzas[i2].enc.len() + h2.stanzas[i2].wrapped.len() + 8;
-        let (a, b) = (core2 + 1 + i2 * len, core3 + 1 + i3 * len);
-        two[a..a + len].copy_from_slice(&three[b..b + len]);
-        replace_header(&mut s, 2, &two);
-    }
-    cases.push(mk(
-        "stanza_moved_to_other_header",
-        "a recipient stanza copied from another header of the same wrap epoch fails (the wrap key is exported per header hash)",
-        v,
-        vec![cam],
-        false,
-        plain_a.clone(),
-        s,
-        frames_of("A", &[0, 1, 3, 4]),
-        &["started 0", "continued 1", "gap 2..3", "continued 4", "closed 4"],
         &["tampered 2 header"],
-    ));
+    )
+}
 
-    cases.push(mk(
-        "session_roundtrip_aes_256_gcm",
-        "a session whose headers name AES-256-GCM frames decrypts like the ChaCha20-Poly1305 one",
-        v,
-        vec![cam],
-        false,
-        all_plain("G", FRAGMENTS),
-        seg_g.clone(),
-        frames_of("G", &all_a),
-        &normal,
-        &[],
-    ));
-
-    for (label, session, to) in [
-        ("a", &base, FrameCipher::Aes256Gcm),
-        ("g", &seg_g, FrameCipher::ChaCha20Poly1305),
-    ] {
-        let mut s = session.clone();
-        edit_header_tags(&mut s, 2, |name, value| {
-            if name.ends_with(".0") {
-                use base64::Engine;
-                let e = base64::engine::general_purpose::STANDARD;
-                let mut b = e.decode(value.as_bytes()).unwrap();
-                b[CORE_CIPHER_OFFSET] = to.id();
-                *value = e.encode(b);
-            }
-        });
-        let src = if label == "a" { "A" } else { "G" };
-        cases.push(mk(
-            &format!("frame_cipher_switched_to_{}", to.name().replace('-', "_")),
-            "a header whose frame cipher is rewritten (a downgrade or cross-cipher attempt) fails the HPKE unwrap; its cluster is refused",
-            v,
-            vec![cam],
-            false,
-            all_plain(src, FRAGMENTS),
-            s,
-            frames_of(src, &[0, 1, 3, 4]),
-            &["started 0", "continued 1", "gap 2..3", "continued 4", "closed 4"],
-            &["tampered 2 header"],
-        ));
-    }
-
-    cases
+/// The baseline session and every case derived from it, named.
+pub fn all_cases() -> Vec<VectorCase> {
+    let fx = fixtures();
+    CASES
+        .iter()
+        .map(|c| VectorCase {
+            name: c.name.into(),
+            proves: c.proves.into(),
+            ..(c.build)(&fx)
+        })
+        .collect()
 }
