@@ -3,9 +3,9 @@
 //! Every request on the main listener goes through [`route`]: the admin API under
 //! [`crate::admin::ADMIN_PREFIX`], the control-plane operations (`POST /createStream`, …),
 //! then the data-plane paths ([`DATA_PLANE_PATHS`]) which are handed to the registered
-//! [`DataPlane`] (the media plane, [`crate::media`]); without one they answer
+//! [`DataPlane`](crate::context::DataPlane) (the media plane, [`crate::media`]); without one they answer
 //! `UnknownOperationException` like any unknown path. Handlers get a
-//! [`RequestContext`](crate::context::RequestContext).
+//! [`RequestContext`].
 
 use std::sync::Arc;
 

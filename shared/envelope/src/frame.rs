@@ -178,8 +178,8 @@ pub struct FrameKey {
 }
 
 impl FrameKey {
-    /// Derives the `cipher` frame key from `K` (HKDF label [`FRAME_KEY_LABEL`], or
-    /// [`FRAME_KEY_AES_256_GCM_LABEL`] for AES-256-GCM) for the header whose hash is
+    /// Derives the `cipher` frame key from `K` (HKDF label `kvs-e2ee/v1/frame-key`, or
+    /// `kvs-e2ee/v1/frame-key/aes-256-gcm` for AES-256-GCM) for the header whose hash is
     /// `header_hash`.
     pub fn new(content_key: &[u8; KEY_LEN], header_hash: [u8; 32], cipher: FrameCipher) -> Self {
         let bytes = kdf::derive(content_key, cipher.key_label());
