@@ -1007,3 +1007,40 @@ async fn viewer_removed_from_recipients_reads_nothing_after_camera_restart() {
     );
     assert_output(&read, &lab.expected(PORCH, |_, _| true));
 }
+
+/// The TimecodeScale of a stored fragment's Info altered (1 ms → 1.000001 ms, one bit):
+/// the envelope authenticates frame timecodes as milliseconds, so the viewer refuses the
+/// altered scale instead of writing every frame 30 minutes later per hour; nothing of that
+/// fragment or after it is written, and the output's own scale stays 1 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_refuses_a_retimed_segment_and_writes_nothing_with_a_wrong_time() {
+    // The first segment (whose Info an output would copy) and one in the middle.
+    for bad in [0, 4] {
+        let lab = Lab::new();
+        let mut fragments = lab.fragments(STREAM);
+        let bytes = &mut fragments[bad].bytes;
+        // TimecodeScale: ID 2A D7 B1, a one-byte size 0x80|n, then n bytes of 1 000 000.
+        let id = find(bytes, &[0x2A, 0xD7, 0xB1]).expect("a TimecodeScale element");
+        let len = usize::from(bytes[id + 3] & 0x7F);
+        let value = &bytes[id + 4..id + 4 + len];
+        assert_eq!(
+            value.iter().fold(0u64, |v, b| v << 8 | u64::from(*b)),
+            1_000_000
+        );
+        bytes[id + 3 + len] ^= 0x01; // 1 000 001 ns
+        lab.store(STREAM, fragments);
+
+        for keep_going in [false, true] {
+            let read = lab.read(STREAM, keep_going).await;
+            let stopped = read.outcome.stopped.as_ref().expect("the read stopped");
+            let msg = stopped.to_string();
+            assert!(
+                msg.contains("re-timed stream") && msg.contains("1000001 ns"),
+                "{msg}"
+            );
+            assert!(!read.outcome.success());
+            // What came before the altered segment, at the camera's times; nothing after.
+            assert_output(&read, &lab.expected(STREAM, |fi, _| fi < bad));
+        }
+    }
+}

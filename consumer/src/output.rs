@@ -52,28 +52,23 @@ pub struct MkvOutput<W: Write> {
     writer: W,
     muxer: Muxer,
     buf: BytesMut,
-    timecode_scale_ns: u64,
     tracks: Option<Vec<TrackEntry>>,
     /// Timecode of the fragment whose cluster opens with its first written frame.
     next_cluster: Option<u64>,
 }
 
 impl<W: Write> MkvOutput<W> {
-    /// An output with the given TimecodeScale (the input's, so timestamps stay as they were).
-    pub fn new(writer: W, timecode_scale_ns: u64) -> Self {
+    /// An output whose Info is fixed — TimecodeScale 1 ms, the unit the envelope
+    /// authenticates timecodes in — never copied from the input, so an altered input scale
+    /// cannot re-time what is written.
+    pub fn new(writer: W) -> Self {
         Self {
             writer,
-            muxer: Muxer::new(MuxerConfig::default().with_timecode_scale_ns(timecode_scale_ns)),
+            muxer: Muxer::new(MuxerConfig::default()),
             buf: BytesMut::new(),
-            timecode_scale_ns,
             tracks: None,
             next_cluster: None,
         }
-    }
-
-    /// Sets the TimecodeScale; it takes effect if the header is not yet written.
-    pub fn set_timecode_scale(&mut self, ns: u64) {
-        self.timecode_scale_ns = ns;
     }
 
     /// Whether the MKV header has been written.
@@ -92,9 +87,7 @@ impl<W: Write> MkvOutput<W> {
         let same = match &self.tracks {
             Some(written) => written.as_slice() == tracks,
             None => {
-                self.muxer = Muxer::new(
-                    MuxerConfig::default().with_timecode_scale_ns(self.timecode_scale_ns),
-                );
+                self.muxer = Muxer::new(MuxerConfig::default());
                 self.muxer.write_header(&mut self.buf, tracks)?;
                 self.tracks = Some(tracks.to_vec());
                 true
@@ -198,7 +191,7 @@ mod tests {
     #[test]
     fn output_opens_a_new_cluster_when_a_frame_is_too_far_from_its_start() {
         let tracks = restore_tracks(&[TrackEntry::h264(1, 1)], &codec());
-        let mut out = MkvOutput::new(Vec::new(), 1_000_000);
+        let mut out = MkvOutput::new(Vec::new());
         assert!(out.begin_fragment(1_000, &tracks).unwrap());
         out.write_frame(1, 1_000, true, b"a").unwrap();
         out.write_frame(1, 40_000, false, b"b").unwrap();

@@ -5,7 +5,6 @@
 use std::io::Write;
 
 use kvs_e2ee_envelope::{Failure, OpenerConfig, Summary};
-use kvs_e2ee_mkv::DEFAULT_TIMECODE_SCALE_NS;
 
 use crate::output::{MkvOutput, OutputError};
 use crate::reader::{ReadError, ReadEvent, Reader, ReaderConfig};
@@ -69,11 +68,10 @@ impl<W: Write> Writer<W> {
                 fragment,
                 timecode,
                 tracks,
-                timecode_scale_ns,
                 ..
             } => {
-                self.out.set_timecode_scale(timecode_scale_ns);
-                if !self.out.begin_fragment(timecode, &tracks)? && !self.tracks_warned {
+                let same_tracks = self.out.begin_fragment(timecode, &tracks)?;
+                if !same_tracks && !self.tracks_warned {
                     self.tracks_warned = true;
                     tracing::warn!(
                         "{fragment}: codec data changed; the output keeps the first fragment's"
@@ -101,7 +99,7 @@ impl<W: Write> Pipeline<W> {
                 max_buffered_bytes: config.max_buffered_bytes,
             }),
             out: Writer {
-                out: MkvOutput::new(writer, DEFAULT_TIMECODE_SCALE_NS),
+                out: MkvOutput::new(writer),
                 tracks_warned: false,
             },
         }

@@ -47,6 +47,16 @@ pub enum ReadError {
     /// The stream has frames but no `Tracks` element before them.
     #[error("the input has a cluster before any Tracks element")]
     NoTracks,
+    /// A segment's TimecodeScale is not KVS's 1 ms: the envelope authenticates timecodes as
+    /// numbers of milliseconds, so another scale would move every frame in time.
+    #[error(
+        "re-timed stream: a segment's TimecodeScale is {found} ns, not the 1 ms (1000000 ns) \
+         the envelope's timecodes are in; refusing it (the container was altered)"
+    )]
+    TimecodeScale {
+        /// The scale found.
+        found: u64,
+    },
     /// The service ended the stream with an error (`AWS_KINESISVIDEO_ERROR_*` tags).
     #[error("the service reported error {code} (id {id}) in the stream")]
     Service {
@@ -71,8 +81,6 @@ pub enum ReadEvent {
         camera: Option<KeyId>,
         /// Its tracks: the clear `Tracks` with the codec data of the verified header.
         tracks: Vec<TrackEntry>,
-        /// The segment's TimecodeScale (nanoseconds per timecode unit).
-        timecode_scale_ns: u64,
     },
     /// A frame that authenticated: `data` is its plaintext.
     Frame {
@@ -99,7 +107,6 @@ pub struct Reader {
     stream: StreamOpener<BytesMut>,
     keep_going: bool,
     clear_tracks: Option<Vec<TrackEntry>>,
-    timecode_scale_ns: u64,
     continuation_token: Option<String>,
     millis_behind_now: Option<u64>,
 }
@@ -116,7 +123,6 @@ impl Reader {
             }),
             keep_going: config.keep_going,
             clear_tracks: None,
-            timecode_scale_ns: DEFAULT_TIMECODE_SCALE_NS,
             continuation_token: None,
             millis_behind_now: None,
         }
@@ -163,11 +169,6 @@ impl Reader {
         self.millis_behind_now
     }
 
-    /// The input's TimecodeScale (nanoseconds per timecode unit; 1 ms on KVS).
-    pub fn timecode_scale_ns(&self) -> u64 {
-        self.timecode_scale_ns
-    }
-
     /// What has been verified and released so far.
     pub fn summary(&self) -> &Summary {
         self.stream.summary()
@@ -179,7 +180,14 @@ impl Reader {
     ) -> Result<(), E> {
         while let Some(ev) = self.demux.next_event().map_err(ReadError::from)? {
             match &ev {
-                Event::Info(info) => self.timecode_scale_ns = info.timecode_scale,
+                // Frames' timecodes are authenticated in milliseconds (FORMAT.md §7);
+                // the scale around them is not, so it must be KVS's.
+                Event::Info(info) if info.timecode_scale != DEFAULT_TIMECODE_SCALE_NS => {
+                    return Err(ReadError::TimecodeScale {
+                        found: info.timecode_scale,
+                    }
+                    .into());
+                }
                 Event::Tracks(t) => self.clear_tracks = Some(t.entries.clone()),
                 _ => {}
             }
@@ -214,7 +222,6 @@ impl Reader {
                             Some(codec) => restore_tracks(clear, codec),
                             None => clear.to_vec(),
                         },
-                        timecode_scale_ns: self.timecode_scale_ns,
                     }
                 }
                 StreamEvent::Frame { meta, data } => ReadEvent::Frame { meta, data },

@@ -621,3 +621,36 @@ fn consumer_refuses_fragments_after_the_viewer_is_revoked() {
     assert_eq!(at.seq, Some(2));
     assert_eq!(read_output(&out).payloads(), frames_of("A", &[0, 1]));
 }
+
+#[test]
+fn a_flipped_timecode_scale_in_the_getmedia_stream_stops_the_read_before_any_frame_of_it() {
+    let mut w = World::new(SEED);
+    let segs = session(&mut w);
+    let mut bytes = encode(&segs);
+    // The second segment's TimecodeScale (ID 2A D7 B1, one-byte size, 1 000 000).
+    let ids: Vec<usize> = bytes
+        .windows(3)
+        .enumerate()
+        .filter(|(_, win)| *win == [0x2A, 0xD7, 0xB1])
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(ids.len(), segs.len(), "one Info per segment");
+    let id = ids[1];
+    let len = usize::from(bytes[id + 3] & 0x7F);
+    bytes[id + 3 + len] ^= 0x01;
+    for keep_going in [false, true] {
+        let p = pipeline(&w.viewer, vec![w.camera.public_key()], keep_going);
+        let (out, summary, err) = run_pipeline(p, &bytes, 4096);
+        match &err {
+            Some(PipelineError::Read(ReadError::TimecodeScale { found: 1_000_001 })) => {}
+            other => panic!("expected a re-timing refusal, got {other:?}"),
+        }
+        // Only fragment 0 was written, and at its own times.
+        let written = read_output(&out);
+        assert_eq!(written.payloads(), frames_of("A", &[0]), "{summary}");
+        assert!(
+            written.frames.iter().all(|f| f.timecode < BASE_TC + 1_000),
+            "a frame was written with a wrong time"
+        );
+    }
+}
