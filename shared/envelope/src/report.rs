@@ -164,11 +164,19 @@ impl fmt::Display for FailureKind {
                 write!(f, "tampered frame: frame {frame} failed to authenticate")
             }
             Self::TamperedHeader => f.write_str("tampered header: it failed to authenticate"),
-            Self::Missing { missing } => write!(
-                f,
-                "missing fragments: sequence numbers {}..{} never arrived",
-                missing.start, missing.end
-            ),
+            Self::Missing { missing } => match missing.end.saturating_sub(missing.start) {
+                0 | 1 => write!(
+                    f,
+                    "missing fragment: sequence number {} never arrived",
+                    missing.start
+                ),
+                _ => write!(
+                    f,
+                    "missing fragments: sequence numbers {} to {} never arrived",
+                    missing.start,
+                    missing.end - 1
+                ),
+            },
             Self::MissingFrames { expected, seen } => write!(
                 f,
                 "missing frames: the camera sealed {expected}, {seen} arrived"
@@ -290,5 +298,24 @@ impl fmt::Display for Summary {
         } else {
             "NOT everything read was verified"
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_fragments_are_named_as_people_count_them() {
+        let one = FailureKind::Missing { missing: 1..2 };
+        assert_eq!(
+            one.to_string(),
+            "missing fragment: sequence number 1 never arrived"
+        );
+        let three = FailureKind::Missing { missing: 2..5 };
+        assert_eq!(
+            three.to_string(),
+            "missing fragments: sequence numbers 2 to 4 never arrived"
+        );
     }
 }
