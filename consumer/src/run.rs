@@ -199,12 +199,13 @@ pub enum RunError {
         last: String,
     },
     /// The output file could not be created.
-    #[error("cannot create {path}: {source}")]
+    /// (The OS error is part of the message, not chained, so it is said once.)
+    #[error("cannot create {path}: {error}")]
     CreateOutput {
         /// The path.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -279,9 +280,9 @@ fn open_output(target: &OutputTarget) -> Result<Out, RunError> {
     Ok(match target {
         OutputTarget::Stdout => Box::new(std::io::BufWriter::new(std::io::stdout())),
         OutputTarget::File(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path).map_err(|source| RunError::CreateOutput {
+            std::fs::File::create(path).map_err(|error| RunError::CreateOutput {
                 path: path.clone(),
-                source,
+                error,
             })?,
         )),
     })

@@ -142,6 +142,36 @@ fn cli_checks_stream_region_and_endpoint_as_the_camera_does() {
 }
 
 #[test]
+fn an_output_that_cannot_be_created_is_named_with_its_os_error_said_once() {
+    let k = key_files(9);
+    let dir = tempfile::tempdir().unwrap();
+    let out = consumer(&[
+        "--stream",
+        "s",
+        "--identity",
+        k.files.viewer.to_str().unwrap(),
+        "--trust",
+        k.files.trusted_cameras.to_str().unwrap(),
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+        "-o",
+        dir.path().to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("cannot create"), "{err}");
+    assert_eq!(
+        err.matches("Is a directory").count(),
+        1,
+        "the OS error is said once: {err}"
+    );
+}
+
+#[test]
 fn cli_requires_identity_unless_inspecting() {
     let out = consumer(&["--stream", "s", "-o", "/dev/null"])
         .output()

@@ -31,14 +31,14 @@ pub enum TextError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
-    /// An I/O error on a named file.
-    #[error("{path}: {source}", path = .path.display())]
+    /// An I/O error on a named file. The OS error is part of the message and not chained
+    /// as a source, so a report that prints the chain says it once.
+    #[error("{path}: {error}", path = .path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The target of `save_new` already exists.
     #[error("{path}: already exists; refusing to overwrite a key file", path = .path.display())]

@@ -21,9 +21,9 @@ pub(crate) const MAX_IDENTITY_BYTES: u64 = 64 * 1024;
 pub(crate) const MAX_LIST_BYTES: u64 = 1024 * 1024;
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
-    move |source| KeyError::Io {
+    move |error| KeyError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
@@ -136,7 +136,7 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8], overwrite: Overwrite) -
         } else {
             KeyError::Io {
                 path: path.to_path_buf(),
-                source: e.error,
+                error: e.error,
             }
         }
     })?;

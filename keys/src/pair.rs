@@ -36,9 +36,9 @@ impl PairFiles {
         let viewer = Identity::generate(KeyKind::Viewer, rng);
         viewer.save_new(&files.viewer)?;
         let write = |path: &Path, line: String| {
-            std::fs::write(path, line).map_err(|source| crate::KeyError::Io {
+            std::fs::write(path, line).map_err(|error| crate::KeyError::Io {
                 path: path.to_owned(),
-                source,
+                error,
             })
         };
         write(

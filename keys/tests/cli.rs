@@ -427,3 +427,15 @@ fn check_list_validates_recipients_and_names_the_bad_line() {
         "{err}"
     );
 }
+
+#[test]
+fn a_missing_file_is_named_with_its_os_error_said_once() {
+    let mut s = Session::new();
+    let err = s.fails(&["public", "missing.key"]);
+    assert!(err.contains("missing.key"), "{err}");
+    assert_eq!(
+        err.matches("No such file or directory").count(),
+        1,
+        "the OS error is said once: {err}"
+    );
+}

@@ -46,14 +46,15 @@ const LOCK_FILE: &str = ".lock";
 #[non_exhaustive]
 pub enum SpoolError {
     /// A file-system operation failed.
-    #[error("spool {op} {path}: {source}")]
+    /// (The OS error is part of the message, not chained, so it is said once.)
+    #[error("spool {op} {path}: {error}")]
     Io {
         /// What was being done.
         op: &'static str,
         /// The file or directory.
         path: PathBuf,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A spooled fragment no longer verifies when read back.
     #[error("spool file {path} is corrupt: {reason}")]
@@ -82,7 +83,7 @@ pub enum SpoolError {
 
 fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + use<> {
     let path = path.to_owned();
-    move |source| SpoolError::Io { op, path, source }
+    move |error| SpoolError::Io { op, path, error }
 }
 
 /// Where a spooled fragment lives.

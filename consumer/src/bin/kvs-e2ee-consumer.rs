@@ -260,7 +260,7 @@ async fn main() -> ExitCode {
     let Viewer { mut config, output } = match Viewer::try_from(cli) {
         Ok(v) => v,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", kvs_e2ee_aws::error::report(e.as_ref()));
             return ExitCode::from(EXIT_ERROR);
         }
     };
@@ -274,7 +274,7 @@ async fn main() -> ExitCode {
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", kvs_e2ee_aws::error::report(e.as_ref()));
             return ExitCode::from(EXIT_ERROR);
         }
     };

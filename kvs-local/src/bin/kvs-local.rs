@@ -165,7 +165,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kvs-local: {e:#}");
+            eprintln!("kvs-local: {}", kvs_e2ee_aws::error::report(e.as_ref()));
             ExitCode::FAILURE
         }
     }

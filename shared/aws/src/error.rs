@@ -179,6 +179,23 @@ impl ApiError {
     }
 }
 
+/// An error and its causes as one line for a user: `outer: cause: …`, each cause added
+/// only if the text so far does not already say it (many errors print their source in
+/// their own message, so walking the chain naively says it twice).
+pub fn report(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +264,28 @@ mod tests {
             let k = ServiceErrorKind::classify(Some(code), Some(status));
             assert_eq!((k, k.is_retryable()), (kind, retry), "{code}");
         }
+    }
+
+    #[test]
+    fn report_says_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("reading x.key: {source}")]
+        struct Outer {
+            source: std::io::Error,
+        }
+        #[derive(Debug, thiserror::Error)]
+        #[error("loading the identity")]
+        struct Top {
+            #[source]
+            inner: Outer,
+        }
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = Top {
+            inner: Outer { source: io },
+        };
+        assert_eq!(
+            report(&e),
+            "loading the identity: reading x.key: no such file"
+        );
     }
 }
