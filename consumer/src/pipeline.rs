@@ -4,22 +4,15 @@
 
 use std::io::Write;
 
-use kvs_e2ee_envelope::{Failure, OpenerConfig, Summary};
+use kvs_e2ee_envelope::{Failure, Summary};
 
 use crate::output::{MkvOutput, OutputError};
 use crate::reader::{ReadError, ReadEvent, Reader, ReaderConfig};
 
 pub use crate::reader::DEFAULT_MAX_BUFFERED_BYTES;
 
-/// What the pipeline needs.
-pub struct PipelineConfig {
-    /// Stream, identities and trusted cameras.
-    pub opener: OpenerConfig,
-    /// Skip a bad fragment, report it and continue, instead of stopping at the first.
-    pub keep_going: bool,
-    /// Largest cluster buffered while waiting for its header.
-    pub max_buffered_bytes: usize,
-}
+/// What the pipeline needs: what its reader needs.
+pub type PipelineConfig = ReaderConfig;
 
 /// Why the pipeline stopped: reading (verification, input, the service) or writing.
 #[derive(Debug, thiserror::Error)]
@@ -93,11 +86,7 @@ impl<W: Write> Pipeline<W> {
     /// A pipeline writing to `writer`.
     pub fn new(config: PipelineConfig, writer: W) -> Self {
         Self {
-            reader: Reader::new(ReaderConfig {
-                opener: config.opener,
-                keep_going: config.keep_going,
-                max_buffered_bytes: config.max_buffered_bytes,
-            }),
+            reader: Reader::new(config),
             out: Writer {
                 out: MkvOutput::new(writer),
                 tracks_warned: false,

@@ -179,7 +179,7 @@ impl Reader {
         on_event: &mut impl FnMut(ReadEvent) -> Result<(), E>,
     ) -> Result<(), E> {
         while let Some(ev) = self.demux.next_event().map_err(ReadError::from)? {
-            match &ev {
+            let input = match ev {
                 // Frames' timecodes are authenticated in milliseconds (FORMAT.md §7);
                 // the scale around them is not, so it must be KVS's.
                 Event::Info(info) if info.timecode_scale != DEFAULT_TIMECODE_SCALE_NS => {
@@ -188,10 +188,13 @@ impl Reader {
                     }
                     .into());
                 }
-                Event::Tracks(t) => self.clear_tracks = Some(t.entries.clone()),
-                _ => {}
-            }
-            self.stream.push(stream_input(ev));
+                Event::Tracks(t) => {
+                    self.clear_tracks = Some(t.entries);
+                    Input::Element
+                }
+                other => stream_input(other),
+            };
+            self.stream.push(input);
             self.take(on_event)?;
         }
         Ok(())

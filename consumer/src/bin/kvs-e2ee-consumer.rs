@@ -290,15 +290,15 @@ async fn main() -> ExitCode {
         None => {}
         // The player closed the pipe: a clean exit, judged on what was verified.
         Some(e) if e.is_broken_pipe() => {}
-        Some(kvs_e2ee_consumer::RunError::Pipeline(p)) if p.verification_failure().is_some() => {
-            let f = p
-                .verification_failure()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            eprintln!("error: stopped at {f} (--keep-going skips bad fragments)");
-            return ExitCode::from(EXIT_NOT_VERIFIED);
-        }
         Some(e) => {
+            let failure = match e {
+                kvs_e2ee_consumer::RunError::Pipeline(p) => p.verification_failure(),
+                _ => None,
+            };
+            if let Some(f) = failure {
+                eprintln!("error: stopped at {f} (--keep-going skips bad fragments)");
+                return ExitCode::from(EXIT_NOT_VERIFIED);
+            }
             eprintln!("error: {e}");
             return ExitCode::from(EXIT_ERROR);
         }

@@ -19,12 +19,14 @@ use serde::{Deserialize, Serialize};
 use super::StreamId;
 use super::error::ApiError;
 
-/// Fragment number of the fragment (a decimal string).
-pub const TAG_FRAGMENT_NUMBER: &str = "AWS_KINESISVIDEO_FRAGMENT_NUMBER";
+/// Fragment number of the fragment (a decimal string). The envelope's stream opener names
+/// fragments in reports with it, so the name is defined there.
+pub const TAG_FRAGMENT_NUMBER: &str = kvs_e2ee_envelope::stream::KVS_FRAGMENT_NUMBER_TAG;
 /// When KVS started receiving the fragment (`seconds.millis`).
 pub const TAG_SERVER_TIMESTAMP: &str = "AWS_KINESISVIDEO_SERVER_TIMESTAMP";
-/// The producer's timestamp of the fragment (`seconds.millis`).
-pub const TAG_PRODUCER_TIMESTAMP: &str = "AWS_KINESISVIDEO_PRODUCER_TIMESTAMP";
+/// The producer's timestamp of the fragment (`seconds.millis`); defined by the envelope's
+/// stream opener, which puts it in reports.
+pub const TAG_PRODUCER_TIMESTAMP: &str = kvs_e2ee_envelope::stream::KVS_PRODUCER_TIMESTAMP_TAG;
 /// How far behind the newest fragment this one is, in milliseconds.
 pub const TAG_MILLIS_BEHIND_NOW: &str = "AWS_KINESISVIDEO_MILLIS_BEHIND_NOW";
 /// Token to resume GetMedia after this fragment.

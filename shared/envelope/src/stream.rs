@@ -345,11 +345,6 @@ impl<B: FrameBuffer> StreamOpener<B> {
         &self.summary
     }
 
-    /// Whether a failure halted the opener (`keep_going` off).
-    pub fn is_halted(&self) -> bool {
-        self.halted
-    }
-
     fn emit(&mut self, event: StreamEvent<B>) {
         self.events.push_back(event);
     }
@@ -581,14 +576,13 @@ impl<B: FrameBuffer> StreamOpener<B> {
         };
         let index = st.index;
         st.index = st.index.saturating_add(1);
-        match self.opener.open_frame(&meta, data.as_mut()) {
-            Ok(Some(n)) => {
+        match self.opener.open_frame_buf(&meta, &mut data) {
+            Ok(true) => {
                 if index >= st.skip && st.release && !st.failed {
-                    data.truncate_to(n);
                     self.emit(StreamEvent::Frame { meta, data });
                 }
             }
-            Ok(None) => {}
+            Ok(false) => {}
             Err(e) => {
                 if index < st.skip || st.failed || !st.release {
                     return;
